@@ -1,0 +1,238 @@
+/*
+ * iopkt control protocol — every request a client (libiopkt, the utilities)
+ * can make of a stack over its endpoint ${SOCK}/dev/socket.
+ *
+ * Transport: an AF_UNIX SOCK_SEQPACKET connection to the endpoint. One
+ * request is one message: a struct iopkt_ctl_hdr followed by `len` bytes of
+ * body; the stack answers each request with exactly one message of the same
+ * form, echoing `seq` and `type`, with `error` 0 or a positive errno. When
+ * `error` is non-zero the body, if any, is a NUL-terminated message for the
+ * user (e.g. why a driver refused to attach).
+ *
+ * Requests about one socket carry that socket's data channel (the fd the
+ * stack returned for IOPKT_CTL_SOCKET) as SCM_RIGHTS: the stack finds the
+ * socket by the channel itself, so a client can only address sockets it
+ * holds. Credentials are taken from the connection (SO_PEERCRED), never from
+ * a request body.
+ *
+ * Every field is fixed-size, little-endian host layout (the endpoint is
+ * local), with explicit padding; the stack validates `len` against the
+ * type's body size exactly and every enum and string field.
+ *
+ * Datagram sockets: the data channel is a SOCK_SEQPACKET socketpair. Each
+ * datagram crosses it as one message: struct iopkt_dgram_hdr, `cmsg_len`
+ * bytes of ancillary data (reserved, 0 for now), then the payload.
+ */
+#ifndef IOPKT_CONTROL_H
+#define IOPKT_CONTROL_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IOPKT_CTL_MAGIC 0x4b50494fu /* "IOPK" */
+#define IOPKT_CTL_VERSION 1u
+#define IOPKT_CTL_MAX_MSG 65536u /* largest request or reply */
+#define IOPKT_CTL_NAME_MAX 64    /* interface names, driver names */
+#define IOPKT_CTL_SYSCTL_NAME_MAX 128
+#define IOPKT_CTL_SYSCTL_VALUE_MAX 256
+#define IOPKT_CTL_PATH_MAX 512
+#define IOPKT_CTL_OPTIONS_MAX 1024
+#define IOPKT_CTL_SOCKOPT_MAX 256
+
+struct iopkt_ctl_hdr {
+  uint32_t magic;   /* IOPKT_CTL_MAGIC */
+  uint16_t version; /* IOPKT_CTL_VERSION */
+  uint16_t type;    /* enum iopkt_ctl_type */
+  uint32_t seq;     /* chosen by the client, echoed */
+  uint32_t len;     /* body bytes after the header */
+  int32_t error;    /* reply: 0 or positive errno; request: 0 */
+  uint32_t reserved;
+};
+
+enum iopkt_ctl_type {
+  IOPKT_CTL_HELLO = 1,        /* -> iopkt_ctl_hello_reply */
+  /* sockets */
+  IOPKT_CTL_SOCKET = 10,      /* iopkt_ctl_socket -> (empty) + channel fd */
+  IOPKT_CTL_BIND = 11,        /* iopkt_ctl_sockaddr + fd -> (empty) */
+  IOPKT_CTL_CONNECT = 12,     /* iopkt_ctl_sockaddr + fd -> (empty); family AF_UNSPEC dissolves */
+  IOPKT_CTL_GETSOCKNAME = 13, /* (empty) + fd -> iopkt_ctl_sockaddr */
+  IOPKT_CTL_GETPEERNAME = 14, /* (empty) + fd -> iopkt_ctl_sockaddr */
+  IOPKT_CTL_SETSOCKOPT = 15,  /* iopkt_ctl_sockopt + fd -> (empty) */
+  IOPKT_CTL_GETSOCKOPT = 16,  /* iopkt_ctl_sockopt (len = buffer size) + fd -> iopkt_ctl_sockopt */
+  IOPKT_CTL_SHUTDOWN = 17,    /* iopkt_ctl_shutdown + fd -> (empty) */
+  /* interfaces */
+  IOPKT_CTL_IF_LIST = 30,     /* iopkt_ctl_list -> iopkt_ctl_if_list_reply */
+  IOPKT_CTL_IFADDR_LIST = 31, /* iopkt_ctl_list (name "" = all) -> iopkt_ctl_ifaddr_list_reply */
+  IOPKT_CTL_IF_SETFLAGS = 32, /* iopkt_ctl_if_flags -> (empty) */
+  IOPKT_CTL_IF_SETMTU = 33,   /* iopkt_ctl_if_mtu -> (empty) */
+  IOPKT_CTL_IFADDR_ADD = 34,  /* iopkt_ctl_ifaddr -> (empty) */
+  IOPKT_CTL_IFADDR_DEL = 35,  /* iopkt_ctl_ifaddr (only family+addr used) -> (empty) */
+  IOPKT_CTL_IF_CREATE = 36,   /* iopkt_ctl_if_name -> (empty) */
+  IOPKT_CTL_IF_DESTROY = 37,  /* iopkt_ctl_if_name -> (empty) */
+  /* sysctl */
+  IOPKT_CTL_SYSCTL_GET = 50,  /* iopkt_ctl_sysctl (value ignored) -> iopkt_ctl_sysctl */
+  IOPKT_CTL_SYSCTL_SET = 51,  /* iopkt_ctl_sysctl -> iopkt_ctl_sysctl (new value) */
+  IOPKT_CTL_SYSCTL_LIST = 52, /* iopkt_ctl_list (name = prefix) -> iopkt_ctl_sysctl_list_reply */
+  /* modules */
+  IOPKT_CTL_MOUNT = 60,       /* iopkt_ctl_mount -> (empty) */
+};
+
+/* An address of either family, host byte order for port. */
+struct iopkt_ctl_addr {
+  uint16_t family; /* AF_INET, AF_INET6, AF_UNSPEC (0) */
+  uint16_t port;   /* host order */
+  uint32_t scope_id;
+  uint32_t flowinfo;
+  uint8_t addr[16]; /* AF_INET: first 4 bytes */
+};
+
+struct iopkt_ctl_hello_reply {
+  uint32_t ctl_version;
+  uint32_t variant; /* 4: io-pkt-v4-hc, 6: io-pkt-v6-hc */
+  int32_t instance;
+  int32_t pid;
+  char prefix[IOPKT_CTL_PATH_MAX];
+};
+
+struct iopkt_ctl_socket {
+  int32_t domain;   /* AF_INET, AF_INET6 */
+  int32_t type;     /* SOCK_DGRAM, SOCK_STREAM, SOCK_RAW (no flags) */
+  int32_t protocol;
+  uint32_t reserved;
+};
+
+struct iopkt_ctl_sockaddr {
+  struct iopkt_ctl_addr addr;
+};
+
+struct iopkt_ctl_sockopt {
+  int32_t level;
+  int32_t name;
+  uint32_t len; /* bytes used in value */
+  uint32_t reserved;
+  uint8_t value[IOPKT_CTL_SOCKOPT_MAX];
+};
+
+struct iopkt_ctl_shutdown {
+  int32_t how; /* SHUT_RD, SHUT_WR, SHUT_RDWR */
+  uint32_t reserved;
+};
+
+/* Paged listing: ask from `cursor` (0 first); the reply gives the next
+ * cursor, 0 when the listing is complete. */
+struct iopkt_ctl_list {
+  uint32_t cursor;
+  uint32_t reserved;
+  char name[IOPKT_CTL_SYSCTL_NAME_MAX]; /* filter: interface name or sysctl prefix; "" = all */
+};
+
+struct iopkt_ctl_if_stats {
+  uint64_t ipackets, ierrors, iqdrops, ibytes, imcasts;
+  uint64_t opackets, oerrors, oqdrops, obytes, omcasts;
+  uint64_t collisions;
+};
+
+struct iopkt_ctl_if_info {
+  char name[IOPKT_CTL_NAME_MAX];
+  char driver[IOPKT_CTL_NAME_MAX]; /* module name, "loop" for lo0 */
+  uint32_t index;
+  uint32_t flags;     /* IOPKT_IFF_* (driver.h) */
+  uint32_t mtu;
+  uint32_t link_type; /* enum iopkt_link_type; 0 for loopback */
+  uint8_t mac[6];
+  uint8_t link_up;    /* carrier */
+  uint8_t reserved0;
+  uint32_t caps;
+  struct iopkt_ctl_if_stats stats;
+};
+
+#define IOPKT_CTL_IF_LIST_MAX 32
+struct iopkt_ctl_if_list_reply {
+  uint32_t count;
+  uint32_t next_cursor;
+  struct iopkt_ctl_if_info ifs[IOPKT_CTL_IF_LIST_MAX]; /* only `count` sent */
+};
+
+#define IOPKT_IFA_ALIAS 0x01u      /* add: keep the other addresses of the family */
+#define IOPKT_IFA_TENTATIVE 0x02u  /* reply: IPv6 DAD not yet done */
+#define IOPKT_IFA_DEPRECATED 0x04u /* reply */
+#define IOPKT_IFA_ANYCAST 0x08u
+struct iopkt_ctl_ifaddr {
+  char ifname[IOPKT_CTL_NAME_MAX];
+  struct iopkt_ctl_addr addr;
+  struct iopkt_ctl_addr dst_or_broadcast; /* AF_UNSPEC: derive (broadcast) / none */
+  uint32_t prefixlen;
+  uint32_t flags; /* IOPKT_IFA_* */
+};
+
+#define IOPKT_CTL_IFADDR_LIST_MAX 64
+struct iopkt_ctl_ifaddr_list_reply {
+  uint32_t count;
+  uint32_t next_cursor;
+  struct iopkt_ctl_ifaddr addrs[IOPKT_CTL_IFADDR_LIST_MAX]; /* only `count` sent */
+};
+
+struct iopkt_ctl_if_flags {
+  char ifname[IOPKT_CTL_NAME_MAX];
+  uint32_t set;   /* IOPKT_IFF_UP, IOPKT_IFF_PROMISC... */
+  uint32_t clear;
+};
+
+struct iopkt_ctl_if_mtu {
+  char ifname[IOPKT_CTL_NAME_MAX];
+  uint32_t mtu;
+  uint32_t reserved;
+};
+
+struct iopkt_ctl_if_name {
+  char ifname[IOPKT_CTL_NAME_MAX];
+};
+
+enum iopkt_sysctl_type { IOPKT_SYSCTL_INT = 1, IOPKT_SYSCTL_STRING = 2, IOPKT_SYSCTL_NODE = 3 };
+#define IOPKT_SYSCTL_F_WRITABLE 0x01u
+struct iopkt_ctl_sysctl {
+  char name[IOPKT_CTL_SYSCTL_NAME_MAX];
+  char value[IOPKT_CTL_SYSCTL_VALUE_MAX]; /* decimal for INT */
+  uint32_t type;  /* reply: enum iopkt_sysctl_type */
+  uint32_t flags; /* reply: IOPKT_SYSCTL_F_* */
+};
+
+#define IOPKT_CTL_SYSCTL_LIST_MAX 64
+struct iopkt_ctl_sysctl_list_reply {
+  uint32_t count;
+  uint32_t next_cursor;
+  struct iopkt_ctl_sysctl entries[IOPKT_CTL_SYSCTL_LIST_MAX]; /* only `count` sent */
+};
+
+struct iopkt_ctl_mount {
+  char driver[IOPKT_CTL_PATH_MAX];     /* bare name (vwire, devnp-vwire.so) or path */
+  char options[IOPKT_CTL_OPTIONS_MAX]; /* comma-separated, generic and driver options */
+};
+
+/* Datagram channel message header. */
+#define IOPKT_DGRAM_VERSION 1u
+struct iopkt_dgram_hdr {
+  uint16_t version;  /* IOPKT_DGRAM_VERSION */
+  uint16_t hdr_len;  /* sizeof(struct iopkt_dgram_hdr) */
+  uint32_t flags;    /* client->stack: MSG_* of the send; stack->client: MSG_TRUNC... */
+  struct iopkt_ctl_addr addr; /* to (client->stack; family 0: connected peer) / from */
+  uint32_t cmsg_len; /* ancillary bytes following the header (0 for now) */
+  uint32_t payload_len;
+};
+
+/* Instance registry: a live instance N holds an flock() on the file
+ * ${IOPKT_RUNDIR}/io-pkt.N (default /run/iopkt as root, /tmp/iopkt-UID
+ * otherwise), whose text is "pid prefix\n". `mount -T io-pktN` reads it to
+ * find instance N's endpoint whatever its prefix; a second instance N finds
+ * the lock taken and refuses to start; a killed instance's lock dies with
+ * it. */
+#define IOPKT_RUNDIR_ENV "IOPKT_RUNDIR"
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IOPKT_CONTROL_H */

@@ -1,0 +1,52 @@
+// netinet/udp_var.hh — UDP state and counters (BSD udp_var.h).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "kern/mbuf.hh"
+#include "kern/result.hh"
+#include "netinet/in.hh"
+#include "socket/socket.hh"
+
+namespace iopkt {
+
+class Stack;
+class Ifnet;
+
+struct UdpStat {
+  uint64_t ipackets = 0;    // datagrams received
+  uint64_t hdrops = 0;      // shorter than a header
+  uint64_t badlen = 0;      // length field inconsistent
+  uint64_t badsum = 0;      // checksum wrong
+  uint64_t noport = 0;      // no socket on the port
+  uint64_t noportbcast = 0; // no socket, broadcast or multicast
+  uint64_t fullsock = 0;    // receive queue full
+  uint64_t opackets = 0;    // datagrams sent
+};
+
+struct UdpCounterInfo {
+  const char* name;
+  uint64_t UdpStat::*field;
+};
+std::span<const UdpCounterInfo> udpstat_fields();
+
+struct UdpState {
+  UdpStat stat;
+  // Bound sockets by local port (BSD's inpcb hash, one bucket a port).
+  std::unordered_map<uint16_t, std::vector<Socket*>> by_port;
+  int64_t anonportmin = 49152, anonportmax = 65535;  // RFC 6335 dynamic range
+  int64_t recvspace = 212992;                         // net.inet.udp.recvspace
+  int64_t sendspace = 65535;                          // largest datagram accepted
+};
+
+// `m` starts at the UDP header; `ip_src`/`ip_dst` from the IP header.
+void udp_input(Stack& stack, Mbuf m, InAddr ip_src, InAddr ip_dst, Ifnet& rcvif) noexcept;
+Result<void, Errno> udp_bind(Stack& stack, Socket& so, const SockAddr& addr);
+Result<void, Errno> udp_connect(Stack& stack, Socket& so, const SockAddr& addr);
+Result<void, Errno> udp_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to);
+void udp_detach(Stack& stack, Socket& so);
+
+}  // namespace iopkt
