@@ -39,6 +39,7 @@ Stack::Stack(StackConfig cfg) : cfg_(std::move(cfg)), pool_(cfg_.pool), random_(
 
 Stack::~Stack() {
   // Sockets and interfaces hold Mbufs: free them before the pool goes.
+  arp.entries.clear();  // entries hold callouts and packets
   sockets_.clear();
   udp.by_port.clear();
   netisr_q_.clear();
@@ -62,6 +63,18 @@ void Stack::register_sysctls() {
                                [this, field] { return std::to_string(ip.stat.*field); },
                                "IPv4 counter");
   }
+  for (const auto& c : arpstat_fields()) {
+    auto field = c.field;
+    (void)sysctl_.add_readonly(std::string("net.inet.arp.stats.") + c.name, SysctlType::kInt,
+                               [this, field] { return std::to_string(arp.stat.*field); },
+                               "ARP counter");
+  }
+  (void)sysctl_.add_int("net.inet.arp.keep", &arp.keep_seconds, 1, 86400,
+                        "seconds a resolved ARP entry lives", true);
+  (void)sysctl_.add_int("net.inet.arp.maxtries", &arp.max_tries, 1, 100,
+                        "ARP requests before a destination is declared down", true);
+  (void)sysctl_.add_int("net.inet.arp.maxhold", &arp.max_hold, 1, 1024,
+                        "packets held per destination while ARP resolves", true);
   for (const auto& c : udpstat_fields()) {
     auto field = c.field;
     (void)sysctl_.add_readonly(std::string("net.inet.udp.stats.") + c.name, SysctlType::kInt,
@@ -150,6 +163,7 @@ Result<void, Errno> Stack::if_detach(std::string_view name) {
   }
   Ifnet* ifp = it->get();
   std::erase(tx_pending_, ifp);
+  arp_ifdetach(*this, *ifp);
   // Packets already queued for input from this interface keep only its
   // index, which is never reused, so they are dropped at dequeue.
   ifnets_.erase(it);
@@ -237,6 +251,7 @@ Result<void, Errno> Stack::in_control_add(Ifnet& ifp, InIfaddr ia, bool alias) {
   if (!ifp.is_up()) {
     (void)if_set_flags(ifp, kIffUp, 0);
   }
+  arp_announce(*this, ifp, ia.addr);
   return {};
 }
 
@@ -245,6 +260,7 @@ Result<void, Errno> Stack::in_control_delete(Ifnet& ifp, InAddr addr) {
   if (n == 0) {
     return Err(Errno{EADDRNOTAVAIL});
   }
+  arp_ifdetach(*this, ifp);  // entries learnt through the old subnet
   return {};
 }
 

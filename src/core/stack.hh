@@ -26,6 +26,7 @@
 #include "kern/sysctl.hh"
 #include "kern/time.hh"
 #include "net/if.hh"
+#include "netinet/if_arp.hh"
 #include "netinet/ip_var.hh"
 #include "netinet/udp_var.hh"
 #include "socket/socket.hh"
@@ -135,6 +136,7 @@ class Stack {
   // --- protocols' state ---
   IpState ip;
   UdpState udp;
+  ArpTable arp;
 
  private:
   void netisr_run() noexcept;

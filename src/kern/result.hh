@@ -11,6 +11,7 @@ namespace iopkt {
 
 template <typename E>
 struct Err {
+  Err(E e) : error(std::move(e)) {}  // NOLINT: implicit; clang < 16 lacks paren-aggregate init
   E error;
 };
 template <typename E>

@@ -54,12 +54,6 @@ int main(int argc, char** argv) {
     }
     return 1;
   }
-  // Relative paths are made absolute before anything can change directory.
-  if (!opts.tcpip.prefix.empty() && opts.tcpip.prefix.front() != '/') {
-    std::fprintf(stderr, "io-pkt: prefix=%s must be an absolute path\n", opts.tcpip.prefix.c_str());
-    return 1;
-  }
-
   log_open(opts.foreground);
   for (const auto& note : parsed->notes) {
     log_msg(LOG_NOTICE, "%s", note.c_str());

@@ -1,11 +1,14 @@
 // net/if_ethersubr.cc — Ethernet II input (BSD ether_input): checks the
-// frame, counts it, and hands IPv4 to ip_input. ARP and IPv6 over Ethernet
-// arrive with their issues; until then their frames are counted as
+// frame, counts it, and hands IPv4 to ip_input and ARP to arp_input. IPv6
+// over Ethernet arrives with its issue; until then its frames are counted as
 // "noproto" on the interface and dropped.
+//
+// ARP (if_arp.cc) is dispatched here too.
 #include <algorithm>
 
 #include "core/stack.hh"
 #include "kern/byteorder.hh"
+#include "netinet/if_arp.hh"
 #include "netinet/ip_var.hh"
 
 namespace iopkt {
@@ -13,6 +16,7 @@ namespace iopkt {
 namespace {
 constexpr size_t kEtherHeaderLen = 14;
 constexpr uint16_t kEtherTypeIpv4 = 0x0800;
+constexpr uint16_t kEtherTypeArp = 0x0806;
 }  // namespace
 
 void Stack::if_input(Ifnet& ifp, Mbuf frame) noexcept {
@@ -52,6 +56,11 @@ void Stack::if_input(Ifnet& ifp, Mbuf frame) noexcept {
   frame.trim_front(kEtherHeaderLen);
   if (type == kEtherTypeIpv4) {
     ip_input(*this, std::move(frame), ifp);
+    netisr_run();
+    return;
+  }
+  if (type == kEtherTypeArp) {
+    arp_input(*this, std::move(frame), ifp);
     netisr_run();
     return;
   }

@@ -3,11 +3,13 @@
 // Chooses the interface and source (ip_route_lookup), prepends the header
 // and hands the packet to the interface. Today packets to this host's own
 // addresses and to 127/8 go through lo0, as BSD routes local addresses
-// through the loopback; the routing table, ARP and fragmentation arrive
-// with the IPv4 issue, and until then anything else is unreachable.
+// through the loopback; connected subnets go out on their interface (ARP
+// resolves the next hop on Ethernet); the routing table with gateways and
+// fragmentation arrive with the IPv4 issue.
 #include <cerrno>
 
 #include "core/stack.hh"
+#include "netinet/if_arp.hh"
 #include "netinet/ip.hh"
 #include "netinet/ip_var.hh"
 
@@ -40,13 +42,12 @@ Result<IpRoute, IpOutputError> ip_route_lookup(Stack& stack, InAddr dst) {
     return IpRoute{&lo, dst};
   }
   for (const auto& ifp : stack.interfaces()) {
-    if (!ifp->is_up()) {
+    if (!ifp->is_up() || ifp->type == IfType::kLoopback) {
       continue;
     }
     for (const auto& ia : ifp->in_addrs) {
-      if (ia.contains(dst)) {
-        // On a connected subnet; link-layer resolution comes with ARP.
-        return Err(IpOutputError::kHostUnreach);
+      if (ia.contains(dst) || (dst.is_broadcast() && (ifp->flags & kIffBroadcast))) {
+        return IpRoute{ifp.get(), ia.addr, dst};
       }
     }
   }
@@ -89,7 +90,11 @@ Result<IpOutputOk, IpOutputError> ip_output(Stack& stack, Mbuf m, const IpOutput
     stack.netisr_enqueue(ifp, std::move(m));
     return IpOutputOk{};
   }
-  stack.if_enqueue(ifp, std::move(m));
+  if (ifp.type == IfType::kEther) {
+    ether_output_ip(stack, ifp, std::move(m), route->nexthop);
+  } else {
+    stack.if_enqueue(ifp, std::move(m));
+  }
   return IpOutputOk{};
 }
 

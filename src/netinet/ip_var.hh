@@ -64,13 +64,15 @@ struct IpOutputOk {};
 
 Result<IpOutputOk, IpOutputError> ip_output(Stack& stack, Mbuf m, const IpOutputArgs& args) noexcept;
 
-// The route lookup for a destination: the interface and the source address
-// it would use. Today: this host's own addresses and 127/8 go through lo0;
-// a destination on a connected subnet of an Ethernet interface needs ARP,
-// which arrives with the IPv4 issue, and is reported unreachable.
+// The route lookup for a destination: the interface, the source address it
+// would use and the next hop. Today: this host's own addresses and 127/8 go
+// through lo0; a destination on a connected subnet (or the limited
+// broadcast) goes out on that interface; the routing table with gateways
+// arrives with the IPv4 issue, and until then anything else is unreachable.
 struct IpRoute {
   Ifnet* ifp = nullptr;
   InAddr src;
+  InAddr nexthop;  // the destination itself on a connected subnet
 };
 Result<IpRoute, IpOutputError> ip_route_lookup(Stack& stack, InAddr dst);
 

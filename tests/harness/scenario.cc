@@ -37,6 +37,7 @@ Scenario::Scenario(ScenarioOptions opts)
     a.driver_name = "scenario";
     link_ = stack_.if_attach(a).value();
     (void)stack_.in_control_add(*link_, InIfaddr{local(), 24, InAddr::any()}, false);
+    take_frames();  // tests start from a quiet link: drop the gratuitous ARP
   }
 }
 
