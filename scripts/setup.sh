@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# scripts/setup.sh — install what iopkt needs to build, test and demo on
+# Debian 12 (run as root). Idempotent: installs only what is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake g++ pkg-config          # the build
+  libgtest-dev libgmock-dev googletest          # unit, scenario and process tests
+  clang libclang-rt-14-dev                      # libFuzzer targets (bounded runs in the tests)
+  iproute2 procps psmisc util-linux             # namespaces, process control, system mount
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing packages: ${missing[*]}; run as root to install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# scripts/test.sh — set up, build, and run every test: the normal build, the
+# same tests under AddressSanitizer+UndefinedBehaviorSanitizer, and a bounded
+# run of each fuzz target with libFuzzer. This is what CI runs (.ci/run).
+#   FUZZ_SECONDS   seconds per fuzz target (default 30; 0 skips fuzzing)
+#   SKIP_ASAN=1    skip the sanitizer build (for a quick local run)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+"$top/scripts/setup.sh"
+start=$SECONDS
+jobs=$(nproc)
+step() { printf '\n== %s (%ds)\n' "$*" $((SECONDS - start)); }
+
+step "build"
+"$top/scripts/build.sh" "$top/build"
+step "tests"
+(cd "$top/build" && ctest --output-on-failure -j"$jobs" --timeout 300)
+
+if [[ "${SKIP_ASAN:-0}" != 1 ]]; then
+  step "build with ASan+UBSan"
+  "$top/scripts/build.sh" "$top/build-asan" -DCMAKE_BUILD_TYPE=Debug -DIOPKT_SANITIZE=address,undefined
+  step "tests with ASan+UBSan"
+  (cd "$top/build-asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+     ctest --output-on-failure -j"$jobs" --timeout 600)
+fi
+
+fuzz_seconds=${FUZZ_SECONDS:-30}
+if [[ "$fuzz_seconds" != 0 ]]; then
+  step "fuzz targets (clang, libFuzzer, ${fuzz_seconds}s each)"
+  "$top/scripts/build.sh" "$top/build-fuzz" -DCMAKE_BUILD_TYPE=Debug -DIOPKT_FUZZ=ON \
+    -DIOPKT_SANITIZE=address,undefined -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
+  for target in "$top"/build-fuzz/fuzz/*_fuzz; do
+    name=$(basename "$target")
+    corpus="$top/tests/fuzz/corpus/$name"
+    work=$(mktemp -d)
+    echo "-- $name"
+    "$target" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="$work/" "$work" "$corpus" 2>&1 | tail -n 3
+    rm -rf "$work"
+  done
+fi
+step "all tests passed"
