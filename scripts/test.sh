@@ -29,8 +29,9 @@ fi
 fuzz_seconds=${FUZZ_SECONDS:-30}
 if [[ "$fuzz_seconds" != 0 ]]; then
   step "fuzz targets (clang, libFuzzer, ${fuzz_seconds}s each)"
-  "$top/scripts/build.sh" "$top/build-fuzz" -DCMAKE_BUILD_TYPE=Debug -DIOPKT_FUZZ=ON \
-    -DIOPKT_SANITIZE=address,undefined -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
+  cmake -S "$top" -B "$top/build-fuzz" -DCMAKE_BUILD_TYPE=Debug -DIOPKT_FUZZ=ON \
+    -DIOPKT_SANITIZE=address,undefined -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+  cmake --build "$top/build-fuzz" -j"$jobs" --target fuzz_targets
   for target in "$top"/build-fuzz/fuzz/*_fuzz; do
     name=$(basename "$target")
     corpus="$top/tests/fuzz/corpus/$name"

@@ -265,18 +265,14 @@ void Manager::register_option_sysctls() {
   };
   ro_int("qnx.kern.instance", opts_.instance, "instance number (-i)");
   ro_int("qnx.kern.variant", opts_.variant, "4: io-pkt-v4-hc, 6: io-pkt-v6-hc");
-  ro_str("qnx.tcpip.prefix", o.prefix, "endpoint prefix (tcpip prefix=)");
-  ro_int("qnx.tcpip.recv_ctxt", o.recv_ctxt, "largest control request, bytes (tcpip recv_ctxt=)");
-  ro_int("qnx.tcpip.cache", o.cache ? 1 : 0, "per-thread packet buffer caches (tcpip cache=)");
-  ro_int("qnx.tcpip.mbuf_cache", o.mbuf_cache, "mbufs cached per thread, 0: default");
-  ro_int("qnx.tcpip.pkt_cache", o.pkt_cache, "mbuf+cluster pairs cached per thread, 0: default");
-  ro_str("qnx.tcpip.pkt_typed_mem", o.pkt_typed_mem, "named memory object for packet buffers");
-  ro_int("qnx.tcpip.bigstack", o.bigstack.value_or(0), "stack for loading drivers, bytes; 0: off");
-  ro_int("qnx.tcpip.stacksize", o.stacksize, "stack of the stack's threads, bytes");
-  ro_int("qnx.tcpip.stackguard", o.stackguard ? 1 : 0, "guard page below thread stacks");
-  ro_int("qnx.tcpip.rx_prio", o.rx_prio, "QNX priority of the packet threads");
-  ro_int("qnx.tcpip.timer_pulse_prio", o.timer_pulse_prio, "QNX priority of the timer thread");
-  ro_int("qnx.tcpip.confstr_monitor", o.confstr_monitor ? 1 : 0, "follow hostname changes");
+  // Every tcpip option shows under qnx.tcpip.NAME with the value in effect
+  // (SPEC §1 "Values show in sysctl"), straight from the option table.
+  for (const auto& info : tcpip_option_table()) {
+    std::string name = "qnx.tcpip." + std::string(info.name);
+    std::string value = tcpip_option_value_text(o, info);
+    (void)t.add_readonly(name, SysctlType::kString, [value] { return value; },
+                         std::string(info.description));
+  }
   ro_int("qnx.kern.priority", opts_.priority, "QNX priority of the main thread (-P)");
   ro_int("qnx.kern.threads", static_cast<int64_t>(pthreads_.size()), "packet threads (-t)");
   ro_str("qnx.kern.droproot_user", opts_.drop_user, "user and groups for droproot (-U)");

@@ -68,6 +68,9 @@ struct CtlReply {
 CtlReply handle_request(ControlContext& ctx, const Session& session, const iopkt_ctl_hdr& hdr,
                         std::span<const std::byte> body, int passed_fd);
 
+// Replies never exceed what the transport carries in one message.
+inline constexpr size_t kCtlMaxReply = IOPKT_CTL_MAX_MSG - sizeof(iopkt_ctl_hdr);
+
 // The exact body size a request type must have, or -1 for an unknown type.
 long request_body_size(uint16_t type);
 

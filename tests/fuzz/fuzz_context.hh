@@ -1,0 +1,53 @@
+// fuzz/fuzz_context.hh — a ControlContext around a bare Stack, for driving
+// the control-request handler without a process (fuzz targets and tests).
+#pragma once
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "manager/session.hh"
+
+namespace iopkt::test {
+
+class BareControlContext : public ControlContext {
+ public:
+  explicit BareControlContext(int variant = 4)
+      : stack_(StackConfig{variant, PoolConfig{}, 1}) {}
+  Stack& stack() override { return stack_; }
+  int variant() const override { return stack_.variant(); }
+  int instance() const override { return 0; }
+  const std::string& prefix() const override { return prefix_; }
+  Result<void, std::string> mount_driver_locked(const std::string& name,
+                                                const std::string&) override {
+    return Err("no drivers here: " + name);
+  }
+  Result<void, Errno> destroy_interface_locked(const std::string& name) override {
+    return stack_.if_detach(name);
+  }
+  // Sockets are created in the stack; the "channel" is not needed here.
+  Result<int, Errno> create_socket_locked(int domain, int type, int protocol) override {
+    auto so = stack_.so_create(domain, type, protocol);
+    if (!so) {
+      return Err(so.error());
+    }
+    last_socket_ = *so;
+    return Err(Errno{ENOBUFS});  // no fd to hand out in a bare context
+  }
+  Channel* channel_by_client_fd(int fd) override {
+    return fd == kFakeSocketFd && last_socket_ != 0 ? &channel_ : nullptr;
+  }
+  void drain_channel_locked(Channel&) override {}
+
+  static constexpr int kFakeSocketFd = 1000000;  // never a real fd
+  void bind_channel_to_last_socket() { channel_.socket = last_socket_; }
+
+ private:
+  Stack stack_;
+  std::string prefix_;
+  SocketId last_socket_ = 0;
+  Channel channel_;
+};
+
+}  // namespace iopkt::test
