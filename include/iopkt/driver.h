@@ -16,7 +16,14 @@
  * `tx_burst` is called under the stack lock, from any packet thread.
  *
  * Ownership. Every pointer passed into a call is borrowed for the call only,
- * unless said otherwise. Strings are NUL-terminated.
+ * unless said otherwise; the exceptions are `host` and `ops` given to
+ * `attach` and the `struct iopkt_if *` returned by `if_attach`, which stay
+ * valid until the interface's `detach` returns (so a driver may report link
+ * state and kick its queues from its own threads). Strings are
+ * NUL-terminated.
+ *
+ * Symbols. Modules are built with hidden visibility; the entry (and anything
+ * else a module means to export) is marked IOPKT_DRIVER_EXPORT.
  */
 #ifndef IOPKT_DRIVER_H
 #define IOPKT_DRIVER_H
@@ -171,6 +178,7 @@ struct iopkt_driver {
 };
 
 #define IOPKT_DRIVER_ENTRY_SYMBOL "iopkt_driver_entry"
+#define IOPKT_DRIVER_EXPORT __attribute__((visibility("default")))
 
 #ifdef __cplusplus
 }
