@@ -64,7 +64,7 @@ enum iopkt_ctl_type {
   IOPKT_CTL_GETSOCKOPT = 16,  /* iopkt_ctl_sockopt (len = buffer size) + fd -> iopkt_ctl_sockopt */
   IOPKT_CTL_SHUTDOWN = 17,    /* iopkt_ctl_shutdown + fd -> (empty) */
   /* interfaces */
-  IOPKT_CTL_IF_LIST = 30,     /* iopkt_ctl_list -> iopkt_ctl_if_list_reply */
+  IOPKT_CTL_IF_LIST = 30,     /* iopkt_ctl_list -> iopkt_ctl_if_list_reply; ENXIO: no such name */
   IOPKT_CTL_IFADDR_LIST = 31, /* iopkt_ctl_list (name "" = all) -> iopkt_ctl_ifaddr_list_reply */
   IOPKT_CTL_IF_SETFLAGS = 32, /* iopkt_ctl_if_flags -> (empty) */
   IOPKT_CTL_IF_SETMTU = 33,   /* iopkt_ctl_if_mtu -> (empty) */
