@@ -204,8 +204,11 @@ Result<void, Errno> Stack::if_set_flags(Ifnet& ifp, uint32_t set, uint32_t clear
   }
   ifp.flags = flags;
   // RUNNING follows UP for the interfaces we drive (BSD drivers set it in
-  // their init routine once the hardware is up).
-  if (ifp.is_up()) {
+  // their init routine once the hardware is up); the loopback is always
+  // running, as NetBSD's (flags=8048 when down).
+  if (ifp.type == IfType::kLoopback) {
+    ifp.flags |= kIffRunning;
+  } else if (ifp.is_up()) {
     ifp.flags |= kIffRunning;
   } else {
     ifp.flags &= ~kIffRunning;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <cerrno>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -35,6 +36,14 @@ struct GenericDriverOptions {
   std::string driver_options;       // what is left, for the driver
 };
 Result<GenericDriverOptions, std::string> split_generic_driver_options(const std::string& list);
+
+// Why a driver could not be attached: an errno for the client (ENOENT: no
+// such module; ENOEXEC: not a driver or another ABI; EINVAL: options) and a
+// message that says it in words.
+struct DriverError {
+  int error = EINVAL;
+  std::string message;
+};
 
 // A loaded module, shared by the interfaces it created.
 struct DriverModule {

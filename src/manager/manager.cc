@@ -389,7 +389,7 @@ Result<void, std::string> Manager::start() {
   for (const auto& d : opts_.drivers) {
     std::lock_guard<std::mutex> g(mu_);
     if (auto r = attach_driver_locked(d.name, d.options); !r) {
-      return Err("-d " + d.name + ": " + r.error());
+      return Err("-d " + d.name + ": " + r.error().message);
     }
     flush_locked();
   }
@@ -407,7 +407,7 @@ Result<void, std::string> Manager::start() {
 
 // --- drivers ----------------------------------------------------------------
 
-Result<void, std::string> Manager::mount_driver_locked(const std::string& name,
+Result<void, DriverError> Manager::mount_driver_locked(const std::string& name,
                                                        const std::string& options) {
   auto r = attach_driver_locked(name, options);
   if (r) {
@@ -416,15 +416,15 @@ Result<void, std::string> Manager::mount_driver_locked(const std::string& name,
   return r;
 }
 
-Result<void, std::string> Manager::attach_driver_locked(const std::string& name,
+Result<void, DriverError> Manager::attach_driver_locked(const std::string& name,
                                                         const std::string& options) {
   auto generic = split_generic_driver_options(options);
   if (!generic) {
-    return Err(generic.error());
+    return Err(DriverError{EINVAL, generic.error()});
   }
   auto path = resolve_module(name, "devnp-");
   if (!path) {
-    return Err(path.error());
+    return Err(DriverError{ENOENT, path.error()});
   }
   std::shared_ptr<DriverModule> mod;
   if (auto it = modules_.find(*path); it != modules_.end()) {
@@ -432,19 +432,19 @@ Result<void, std::string> Manager::attach_driver_locked(const std::string& name,
   } else {
     void* h = dlopen(path->c_str(), RTLD_NOW | RTLD_LOCAL);
     if (h == nullptr) {
-      return Err(std::string("cannot load ") + *path + ": " + dlerror());
+      return Err(DriverError{ENOEXEC, std::string("cannot load ") + *path + ": " + dlerror()});
     }
     auto* entry = static_cast<const iopkt_driver*>(dlsym(h, IOPKT_DRIVER_ENTRY_SYMBOL));
     if (entry == nullptr) {
       dlclose(h);
-      return Err(*path + " is not an iopkt driver (no " IOPKT_DRIVER_ENTRY_SYMBOL ")");
+      return Err(DriverError{ENOEXEC, *path + " is not an iopkt driver (no " IOPKT_DRIVER_ENTRY_SYMBOL ")"});
     }
     if (entry->abi_version != IOPKT_DRIVER_ABI_VERSION || entry->attach == nullptr) {
       std::string msg = *path + " was built for driver ABI version " +
                         std::to_string(entry->abi_version) + "; this stack has version " +
                         std::to_string(IOPKT_DRIVER_ABI_VERSION) + ": refused";
       dlclose(h);
-      return Err(msg);
+      return Err(DriverError{ENOEXEC, msg});
     }
     mod = std::make_shared<DriverModule>();
     mod->path = *path;
@@ -464,7 +464,7 @@ Result<void, std::string> Manager::attach_driver_locked(const std::string& name,
     auto r = run_on_stack(static_cast<size_t>(*opts_.tcpip.bigstack), call_attach);
     if (!r) {
       pending_attach_ = nullptr;
-      return Err(r.error());
+      return Err(DriverError{ENOMEM, r.error()});
     }
   } else {
     call_attach();
@@ -480,7 +480,7 @@ Result<void, std::string> Manager::attach_driver_locked(const std::string& name,
       dlclose(mod->handle);
     }
     err[sizeof err - 1] = '\0';
-    return Err(driver + ": " + (err[0] != '\0' ? std::string(err) : std::string(std::strerror(-rc))));
+    return Err(DriverError{-rc, driver + ": " + (err[0] != '\0' ? std::string(err) : std::string(std::strerror(-rc)))});
   }
   if (pending.created.empty()) {
     log_msg(LOG_WARNING, "%s attached no interface", driver.c_str());

@@ -56,7 +56,7 @@ class Manager : private IfDriverHooks, public ControlContext {
   int variant() const override { return opts_.variant; }
   int instance() const override { return opts_.instance; }
   const std::string& prefix() const override { return opts_.tcpip.prefix; }
-  Result<void, std::string> mount_driver_locked(const std::string& name,
+  Result<void, DriverError> mount_driver_locked(const std::string& name,
                                                 const std::string& options) override;
   Result<void, Errno> destroy_interface_locked(const std::string& name) override;
   Result<int, Errno> create_socket_locked(int domain, int type, int protocol) override;
@@ -76,7 +76,7 @@ class Manager : private IfDriverHooks, public ControlContext {
   Result<void, std::string> init_pools();
   void register_option_sysctls();
   Result<void, std::string> load_protocol(const ModuleSpec& spec);
-  Result<void, std::string> attach_driver_locked(const std::string& name, const std::string& options);
+  Result<void, DriverError> attach_driver_locked(const std::string& name, const std::string& options);
   void detach_driver_if_locked(uint32_t ifindex);
   void packet_thread(int index);
   void rx_queue_ready(int thread, uint64_t queue_id);

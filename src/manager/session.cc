@@ -513,7 +513,7 @@ CtlReply handle_request(ControlContext& ctx, const Session& /*session*/, const i
       }
       auto r = ctx.mount_driver_locked(std::string(*driver), std::string(*options));
       if (!r) {
-        return error_reply(EINVAL, r.error());
+        return error_reply(r.error().error, r.error().message);
       }
       return ok_reply();
     }

@@ -15,6 +15,7 @@
 
 #include "core/stack.hh"
 #include "iopkt/control.h"
+#include "manager/loader.hh"
 
 namespace iopkt {
 
@@ -33,7 +34,7 @@ class ControlContext {
   virtual int variant() const = 0;
   virtual int instance() const = 0;
   virtual const std::string& prefix() const = 0;
-  virtual Result<void, std::string> mount_driver_locked(const std::string& name,
+  virtual Result<void, DriverError> mount_driver_locked(const std::string& name,
                                                         const std::string& options) = 0;
   virtual Result<void, Errno> destroy_interface_locked(const std::string& name) = 0;
   // Creates the socket and its channel; returns the client's end, which the

@@ -19,9 +19,9 @@ class BareControlContext : public ControlContext {
   int variant() const override { return stack_.variant(); }
   int instance() const override { return 0; }
   const std::string& prefix() const override { return prefix_; }
-  Result<void, std::string> mount_driver_locked(const std::string& name,
+  Result<void, DriverError> mount_driver_locked(const std::string& name,
                                                 const std::string&) override {
-    return Err("no drivers here: " + name);
+    return Err(DriverError{ENOENT, "no drivers here: " + name});
   }
   Result<void, Errno> destroy_interface_locked(const std::string& name) override {
     return stack_.if_detach(name);
