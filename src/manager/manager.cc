@@ -959,7 +959,10 @@ void Manager::close_session(Session& s) {
 }
 
 void Manager::session_readable(Session& s) {
-  std::vector<std::byte> buf(static_cast<size_t>(opts_.tcpip.recv_ctxt));
+  // One request at most recv_ctxt bytes (io-pkt's receive context): a
+  // larger one arrives truncated and is answered with EMSGSIZE.
+  std::vector<std::byte>& buf = ctl_buf_;
+  buf.resize(static_cast<size_t>(opts_.tcpip.recv_ctxt));
   for (int i = 0; i < kRequestsPerWake; ++i) {
     alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 4)];
     iovec iov{buf.data(), buf.size()};

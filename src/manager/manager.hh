@@ -136,7 +136,8 @@ class Manager : private IfDriverHooks, public ControlContext {
   std::unordered_map<int, std::unique_ptr<Channel>> channels_;  // by stack-end fd
   std::unordered_map<ino_t, Channel*> channels_by_ino_;
   std::unordered_map<SocketId, Channel*> channels_by_socket_;
-  std::vector<std::byte> io_buf_;  // main-thread scratch for channel input
+  std::vector<std::byte> io_buf_;   // main-thread scratch for channel input
+  std::vector<std::byte> ctl_buf_;  // main-thread scratch for control requests
   std::string hostname_;
   std::unique_ptr<Callout> hostname_callout_;  // confstr_monitor
   Thread timer_thread_;
