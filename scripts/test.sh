@@ -3,7 +3,8 @@
 # same tests under AddressSanitizer+UndefinedBehaviorSanitizer, and a bounded
 # run of each fuzz target with libFuzzer. This is what CI runs (.ci/run).
 #   FUZZ_SECONDS   seconds per fuzz target (default 30; 0 skips fuzzing)
-#   SKIP_ASAN=1    skip the sanitizer build (for a quick local run)
+#   SKIP_ASAN=1    skip the ASan+UBSan build (for a quick local run)
+#   SKIP_TSAN=1    skip the ThreadSanitizer build of the threaded tests
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -24,6 +25,19 @@ if [[ "${SKIP_ASAN:-0}" != 1 ]]; then
   (cd "$top/build-asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      ctest --output-on-failure -j"$jobs" --timeout 600)
+fi
+
+if [[ "${SKIP_TSAN:-0}" != 1 ]]; then
+  # The threaded parts: pools shared by packet threads, the manager's
+  # threads and sessions, the drivers, and whole instances in process tests.
+  step "build with TSan"
+  "$top/scripts/build.sh" "$top/build-tsan" -DCMAKE_BUILD_TYPE=Debug -DIOPKT_SANITIZE=thread
+  step "threaded tests with TSan"
+  for t in kern_tests manager_tests drivers_tests process_tests; do
+    [[ -x "$top/build-tsan/tests/$t" ]] || continue
+    echo "-- $t"
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "$top/build-tsan/tests/$t" --gtest_brief=1
+  done
 fi
 
 fuzz_seconds=${FUZZ_SECONDS:-30}

@@ -439,10 +439,12 @@ int Vwire::setup_locked(std::string* err) {
     void* p = mmap(nullptr, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, shm_fd_, 0);
     if (p != MAP_FAILED) {
       auto* h = static_cast<WireHeader*>(p);
-      valid = h->magic == kMagic && h->version == kLayoutVersion && h->slot_size == kSlotSize &&
-              h->qlen >= kMinQlen && h->qlen <= kMaxQlen && (h->qlen & (h->qlen - 1)) == 0 &&
-              h->total_size == layout_size(h->qlen) &&
-              static_cast<uint64_t>(st.st_size) == h->total_size;
+      valid =
+          std::atomic_ref<decltype(h->magic)>(h->magic).load(std::memory_order_acquire) == kMagic &&
+          h->version == kLayoutVersion && h->slot_size == kSlotSize && h->qlen >= kMinQlen &&
+          h->qlen <= kMaxQlen && (h->qlen & (h->qlen - 1)) == 0 &&
+          h->total_size == layout_size(h->qlen) &&
+          static_cast<uint64_t>(st.st_size) == h->total_size;
       if (valid) {
         hdr_ = h;
         map_len_ = st.st_size;
@@ -491,8 +493,8 @@ int Vwire::setup_locked(std::string* err) {
     for (auto& r : h->ring) {
       r.waiting.store(1);
     }
-    std::atomic_thread_fence(std::memory_order_release);
-    h->magic = kMagic;
+    // Published last: a reader that sees the magic sees the rest.
+    std::atomic_ref<decltype(h->magic)>(h->magic).store(kMagic, std::memory_order_release);
     hdr_ = h;
     map_len_ = total;
   } else if (opts_.qlen != 0 && opts_.qlen != hdr_->qlen) {
@@ -674,9 +676,11 @@ void Vwire::publish_locked() {
     return;
   }
   tx_unpublished_ = false;
-  tx_ring_->head.store(tx_head_, std::memory_order_release);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (tx_ring_->waiting.load(std::memory_order_relaxed) != 0 &&
+  // Dekker's pattern with the consumer (rx_burst): publish, then look at
+  // `waiting`; both sides use sequentially consistent operations so that
+  // one of them always sees the other (and ThreadSanitizer can tell).
+  tx_ring_->head.store(tx_head_, std::memory_order_seq_cst);
+  if (tx_ring_->waiting.load(std::memory_order_seq_cst) != 0 &&
       tx_ring_->waiting.exchange(0) != 0) {
     ring_peer();
   }
@@ -905,9 +909,8 @@ int Vwire::rx_burst(uint32_t q, iopkt_pkt* pkts, uint32_t n) {
     }
     // Empty: announce the sleep, then look again (the producer publishes,
     // then looks at `waiting`; one of us sees the other).
-    rx_ring_->waiting.store(1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (rx_ring_->head.load(std::memory_order_acquire) == rx_tail_) {
+    rx_ring_->waiting.store(1, std::memory_order_seq_cst);
+    if (rx_ring_->head.load(std::memory_order_seq_cst) == rx_tail_) {
       armed_ = true;
       break;
     }
@@ -1075,7 +1078,8 @@ int vwire_attach(iopkt_host* host, const iopkt_host_ops* ops, const char* option
 }  // namespace
 }  // namespace iopkt::vwire
 
-extern "C" IOPKT_DRIVER_EXPORT int iopkt_vwire_get_stats(void* softc, struct iopkt_vwire_stats* out) {
+extern "C" IOPKT_DRIVER_EXPORT int iopkt_vwire_get_stats(void* softc,
+                                                         struct iopkt_vwire_stats* out) {
   auto* v = static_cast<iopkt::vwire::Vwire*>(softc);
   if (v == nullptr || out == nullptr || v->softc_magic_ != iopkt::vwire::Vwire::kSoftcMagic) {
     return -EINVAL;
