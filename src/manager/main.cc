@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "manager/daemon.hh"
+#include "manager/droproot.hh"
 #include "manager/instance.hh"
 #include "manager/log.hh"
 #include "manager/manager.hh"
@@ -54,6 +55,12 @@ int main(int argc, char** argv) {
     }
     return 1;
   }
+  auto drop = resolve_drop_user(opts.drop_user);
+  if (!drop) {
+    std::fprintf(stderr, "io-pkt: %s\n", drop.error().c_str());
+    return 1;
+  }
+
   log_open(opts.foreground);
   for (const auto& note : parsed->notes) {
     log_msg(LOG_NOTICE, "%s", note.c_str());
@@ -74,7 +81,7 @@ int main(int argc, char** argv) {
   }
   install_fatal_handlers(!opts.no_segv_handler);
 
-  Manager manager(opts);
+  Manager manager(opts, *drop);
   if (auto r = manager.start(); !r) {
     log_syslog_only(LOG_ERR, "start-up failed: %s", r.error().c_str());
     startup.failed(r.error());

@@ -217,7 +217,8 @@ void HostCallbacks::if_rx_kick(iopkt_if* ifp, uint32_t q) {
 
 // --- construction and start-up -------------------------------------------
 
-Manager::Manager(ManagerOptions opts) : opts_(std::move(opts)), origin_(std::chrono::steady_clock::now()) {
+Manager::Manager(ManagerOptions opts, DropIdentity drop)
+    : opts_(std::move(opts)), drop_(std::move(drop)), origin_(std::chrono::steady_clock::now()) {
   HostCallbacks::current = this;
 }
 
@@ -275,7 +276,7 @@ void Manager::register_option_sysctls() {
   }
   ro_int("qnx.kern.priority", opts_.priority, "QNX priority of the main thread (-P)");
   ro_int("qnx.kern.threads", static_cast<int64_t>(pthreads_.size()), "packet threads (-t)");
-  ro_str("qnx.kern.droproot_user", opts_.drop_user, "user and groups for droproot (-U)");
+  ro_str("qnx.kern.droproot_user", drop_.text(), "uid:gid,groups to drop to (-U), resolved");
   (void)t.add_readonly(
       "kern.hostname", SysctlType::kString, [this] { return hostname_; },
       "host name (read at start; followed with tcpip confstr_monitor)");

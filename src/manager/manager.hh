@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "core/stack.hh"
+#include "manager/droproot.hh"
 #include "manager/endpoint.hh"
 #include "manager/loader.hh"
 #include "manager/session.hh"
@@ -39,7 +40,7 @@ namespace iopkt {
 
 class Manager : private IfDriverHooks, public ControlContext {
  public:
-  explicit Manager(ManagerOptions opts);
+  Manager(ManagerOptions opts, DropIdentity drop);
   ~Manager() override;
 
   // Everything up to ready: pools, the stack, sysctl nodes, modules and
@@ -94,6 +95,7 @@ class Manager : private IfDriverHooks, public ControlContext {
   void timer_thread();
 
   ManagerOptions opts_;
+  DropIdentity drop_;  // -U, resolved; used when qnx.kern.droproot arrives
   std::chrono::steady_clock::time_point origin_;
   std::unique_ptr<TypedMemory> typed_mem_;
   std::mutex mu_;  // the stack context
