@@ -47,6 +47,15 @@ Stack::~Stack() {
 }
 
 void Stack::register_sysctls() {
+  (void)sysctl_.add_readonly(
+      "net.route.stats.lookups", SysctlType::kInt, [this] { return std::to_string(rt.stat.lookups); },
+      "route lookups");
+  (void)sysctl_.add_readonly(
+      "net.route.stats.unreach", SysctlType::kInt, [this] { return std::to_string(rt.stat.unreach); },
+      "lookups that found no usable route");
+  (void)sysctl_.add_readonly(
+      "net.route.stats.reject", SysctlType::kInt, [this] { return std::to_string(rt.stat.reject); },
+      "lookups that matched a reject or blackhole route");
   (void)sysctl_.add_int("net.inet.ip.ttl", &ip.default_ttl, 1, 255,
                         "default TTL of IPv4 packets (RFC 1122 §3.2.1.7)", true);
   (void)sysctl_.add_int("net.inet.ip.anonportmin", &udp.anonportmin, 1024, 65535,
@@ -164,6 +173,11 @@ Result<void, Errno> Stack::if_detach(std::string_view name) {
   Ifnet* ifp = it->get();
   std::erase(tx_pending_, ifp);
   arp_ifdetach(*this, *ifp);
+  for (auto& fib : rt.fibs) {
+    if (fib) {
+      fib->remove_interface(ifp->index);
+    }
+  }
   // Packets already queued for input from this interface keep only its
   // index, which is never reused, so they are dropped at dequeue.
   ifnets_.erase(it);
@@ -246,10 +260,12 @@ Result<void, Errno> Stack::in_control_add(Ifnet& ifp, InIfaddr ia, bool alias) {
     }
   }
   if (!alias && !ifp.in_addrs.empty()) {
+    in_ifaddr_route_remove(*this, ifp, ifp.in_addrs.front());
     ifp.in_addrs.front() = ia;  // NetBSD: no "alias" replaces the primary
   } else {
     ifp.in_addrs.push_back(ia);
   }
+  in_ifaddr_route_add(*this, ifp, ia);
   // Configuring an address brings the interface up, as BSD's in_ifinit.
   if (!ifp.is_up()) {
     (void)if_set_flags(ifp, kIffUp, 0);
@@ -259,10 +275,14 @@ Result<void, Errno> Stack::in_control_add(Ifnet& ifp, InIfaddr ia, bool alias) {
 }
 
 Result<void, Errno> Stack::in_control_delete(Ifnet& ifp, InAddr addr) {
-  auto n = std::erase_if(ifp.in_addrs, [&](const InIfaddr& a) { return a.addr == addr; });
-  if (n == 0) {
+  auto it = std::find_if(ifp.in_addrs.begin(), ifp.in_addrs.end(),
+                         [&](const InIfaddr& a) { return a.addr == addr; });
+  if (it == ifp.in_addrs.end()) {
     return Err(Errno{EADDRNOTAVAIL});
   }
+  InIfaddr gone = *it;
+  ifp.in_addrs.erase(it);
+  in_ifaddr_route_remove(*this, ifp, gone);
   arp_ifdetach(*this, ifp);  // entries learnt through the old subnet
   return {};
 }

@@ -26,6 +26,7 @@
 #include "kern/sysctl.hh"
 #include "kern/time.hh"
 #include "net/if.hh"
+#include "net/route.hh"
 #include "netinet/if_arp.hh"
 #include "netinet/ip_var.hh"
 #include "netinet/udp_var.hh"
@@ -137,6 +138,7 @@ class Stack {
   IpState ip;
   UdpState udp;
   ArpTable arp;
+  RoutingState rt;
 
  private:
   void netisr_run() noexcept;

@@ -1,11 +1,8 @@
 // netinet/ip_output.cc — IPv4 output, RFC 791 §3.2 and RFC 1122 §3.3.
 //
-// Chooses the interface and source (ip_route_lookup), prepends the header
-// and hands the packet to the interface. Today packets to this host's own
-// addresses and to 127/8 go through lo0, as BSD routes local addresses
-// through the loopback; connected subnets go out on their interface (ARP
-// resolves the next hop on Ethernet); the routing table with gateways and
-// fragmentation arrive with the IPv4 issue.
+// Chooses the interface, source and next hop (ip_route_lookup, in
+// ip_route.cc), prepends the header and hands the packet to the interface;
+// ARP resolves the next hop on Ethernet.
 #include <cerrno>
 
 #include "core/stack.hh"
@@ -25,45 +22,21 @@ int ip_output_errno(IpOutputError e) {
   return EIO;
 }
 
-Result<IpRoute, IpOutputError> ip_route_lookup(Stack& stack, InAddr dst) {
-  Ifnet& lo = stack.loopback();
-  if (dst.is_loopback()) {
-    if (!lo.is_up()) {
-      return Err(IpOutputError::kNoRoute);
-    }
-    return IpRoute{&lo, InAddr::loopback()};
-  }
-  if (Ifnet* owner = stack.in_local_ifnet(dst)) {
-    // RFC 1122 §3.3.1.6 allows the host to send to itself; the source is
-    // the address itself, as Linux and BSD choose for a local destination.
-    if (!lo.is_up() || !owner->is_up()) {
-      return Err(IpOutputError::kNoRoute);
-    }
-    return IpRoute{&lo, dst};
-  }
-  for (const auto& ifp : stack.interfaces()) {
-    if (!ifp->is_up() || ifp->type == IfType::kLoopback) {
-      continue;
-    }
-    for (const auto& ia : ifp->in_addrs) {
-      if (ia.contains(dst) || (dst.is_broadcast() && (ifp->flags & kIffBroadcast))) {
-        return IpRoute{ifp.get(), ia.addr, dst};
-      }
-    }
-  }
-  return Err(IpOutputError::kNoRoute);
-}
-
 Result<IpOutputOk, IpOutputError> ip_output(Stack& stack, Mbuf m, const IpOutputArgs& args) noexcept {
   IpStat& st = stack.ip.stat;
-  auto route = ip_route_lookup(stack, args.dst);
+  auto route = args.route != nullptr ? Result<IpRoute, IpOutputError>(*args.route)
+                                     : ip_route_lookup(stack, args.dst, args.fib);
   if (!route) {
     ++st.noroute;
     return Err(route.error());
   }
+  if (route->blackhole) {
+    ++st.odropped;  // a blackhole route: dropped without a word (RTF_BLACKHOLE)
+    return IpOutputOk{};
+  }
   Ifnet& ifp = *route->ifp;
   size_t total = m.len() + IpHeader::kMinSize;
-  if (total > ifp.mtu || total > 0xffff) {
+  if (total > route->mtu || total > 0xffff) {
     ++st.toolong;  // fragmentation on output arrives with the IPv4 issue
     return Err(IpOutputError::kTooBig);
   }

@@ -14,6 +14,7 @@ namespace iopkt {
 
 class Stack;
 class Ifnet;
+struct InIfaddr;
 
 struct IpStat {
   uint64_t total = 0;        // packets received
@@ -49,9 +50,24 @@ struct IpState {
 // arrives with the routing work). Consumes m; `m` starts at the IP header.
 void ip_input(Stack& stack, Mbuf m, Ifnet& rcvif) noexcept;
 
+// The route for a destination in FIB `fib` (ip_route.cc): this host's own
+// addresses and 127/8 go through lo0, as BSD routes local addresses through
+// the loopback; the limited broadcast goes out on the first broadcast-capable
+// interface; anything else follows the longest matching route.
+struct IpRoute {
+  Ifnet* ifp = nullptr;
+  InAddr src;
+  InAddr nexthop;  // the gateway, or the destination itself on a connected subnet
+  uint32_t mtu = 0;
+  bool blackhole = false;
+};
 struct IpOutputArgs {
   InAddr src;  // any(): choose from the outgoing interface
   InAddr dst;
+  uint32_t fib = 0;
+  // A route the caller already looked up (to choose the source), so that
+  // a packet costs one lookup; null: ip_output looks it up.
+  const IpRoute* route = nullptr;
   uint8_t protocol = 0;
   uint8_t ttl = 64;
   uint8_t tos = 0;
@@ -64,16 +80,16 @@ struct IpOutputOk {};
 
 Result<IpOutputOk, IpOutputError> ip_output(Stack& stack, Mbuf m, const IpOutputArgs& args) noexcept;
 
-// The route lookup for a destination: the interface, the source address it
-// would use and the next hop. Today: this host's own addresses and 127/8 go
-// through lo0; a destination on a connected subnet (or the limited
-// broadcast) goes out on that interface; the routing table with gateways
-// arrives with the IPv4 issue, and until then anything else is unreachable.
-struct IpRoute {
-  Ifnet* ifp = nullptr;
-  InAddr src;
-  InAddr nexthop;  // the destination itself on a connected subnet
-};
-Result<IpRoute, IpOutputError> ip_route_lookup(Stack& stack, InAddr dst);
+Result<IpRoute, IpOutputError> ip_route_lookup(Stack& stack, InAddr dst, uint32_t fib = 0);
+
+// Routes a user adds, changes and deletes (route(8)). A gateway must be on a
+// connected subnet (else ENETUNREACH); the interface is then found from it.
+struct Rtentry;
+Result<void, Errno> in_route_add(Stack& stack, uint32_t fib, Rtentry rt);
+Result<void, Errno> in_route_change(Stack& stack, uint32_t fib, Rtentry rt);
+Result<void, Errno> in_route_delete(Stack& stack, uint32_t fib, InAddr dst, uint8_t prefixlen);
+// The connected route of an interface address, kept with the address.
+void in_ifaddr_route_add(Stack& stack, Ifnet& ifp, const InIfaddr& ia);
+void in_ifaddr_route_remove(Stack& stack, Ifnet& ifp, const InIfaddr& ia);
 
 }  // namespace iopkt

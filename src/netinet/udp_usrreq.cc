@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <optional>
 
 #include "core/stack.hh"
 #include "netinet/ip.hh"
@@ -184,11 +185,13 @@ Result<void, Errno> udp_send(Stack& stack, Socket& so, Mbuf payload, const SockA
     return bound;
   }
   InAddr src = so.inp.laddr;
+  std::optional<IpRoute> route;
   if (src.is_any() || src.is_multicast() || src.is_broadcast()) {
-    auto route = ip_route_lookup(stack, dst.in);
-    if (!route) {
-      return Err(Errno{ip_output_errno(route.error())});
+    auto r = ip_route_lookup(stack, dst.in);
+    if (!r) {
+      return Err(Errno{ip_output_errno(r.error())});
     }
+    route = *r;
     src = route->src;
   }
   auto len = static_cast<uint16_t>(payload.len() + UdpHeader::kSize);
@@ -208,6 +211,7 @@ Result<void, Errno> udp_send(Stack& stack, Socket& so, Mbuf payload, const SockA
   args.protocol = kIpProtoUdp;
   args.ttl = so.ip_ttl;
   args.tos = so.ip_tos;
+  args.route = route ? &*route : nullptr;
   auto r = ip_output(stack, std::move(payload), args);
   if (!r) {
     return Err(Errno{ip_output_errno(r.error())});
