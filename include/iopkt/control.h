@@ -72,6 +72,16 @@ enum iopkt_ctl_type {
   IOPKT_CTL_IFADDR_DEL = 35,  /* iopkt_ctl_ifaddr (only family+addr used) -> (empty) */
   IOPKT_CTL_IF_CREATE = 36,   /* iopkt_ctl_if_name -> (empty) */
   IOPKT_CTL_IF_DESTROY = 37,  /* iopkt_ctl_if_name -> (empty) */
+  /* routes (route(8), netstat -r) and neighbours (arp(8)) */
+  IOPKT_CTL_ROUTE_ADD = 40,     /* iopkt_ctl_route -> (empty) */
+  IOPKT_CTL_ROUTE_DELETE = 41,  /* iopkt_ctl_route (fib, dst, prefixlen) -> (empty) */
+  IOPKT_CTL_ROUTE_CHANGE = 42,  /* iopkt_ctl_route -> (empty) */
+  IOPKT_CTL_ROUTE_GET = 43,     /* iopkt_ctl_route (fib, dst) -> iopkt_ctl_route chosen, ifa = source */
+  IOPKT_CTL_ROUTE_LIST = 44,    /* iopkt_ctl_list (cursor; name = "" ) + fib in reserved -> iopkt_ctl_route_list_reply */
+  IOPKT_CTL_ARP_LIST = 45,      /* iopkt_ctl_list (name = interface or "") -> iopkt_ctl_arp_list_reply */
+  IOPKT_CTL_ARP_DELETE = 46,    /* iopkt_ctl_arp (ifname may be "") -> (empty) */
+  IOPKT_CTL_ARP_ADD = 47,       /* iopkt_ctl_arp -> (empty) */
+  IOPKT_CTL_SOCKET_LIST = 48,   /* iopkt_ctl_list -> iopkt_ctl_socket_list_reply (netstat -a) */
   /* sysctl */
   IOPKT_CTL_SYSCTL_GET = 50,  /* iopkt_ctl_sysctl (value ignored) -> iopkt_ctl_sysctl */
   IOPKT_CTL_SYSCTL_SET = 51,  /* iopkt_ctl_sysctl -> iopkt_ctl_sysctl (new value) */
@@ -205,6 +215,65 @@ struct iopkt_ctl_sysctl_list_reply {
   uint32_t count;
   uint32_t next_cursor;
   struct iopkt_ctl_sysctl entries[IOPKT_CTL_SYSCTL_LIST_MAX]; /* only `count` sent */
+};
+
+/* Route flags (BSD values, as route(8) prints them). */
+#define IOPKT_RTF_UP 0x1u
+#define IOPKT_RTF_GATEWAY 0x2u
+#define IOPKT_RTF_HOST 0x4u
+#define IOPKT_RTF_REJECT 0x8u
+#define IOPKT_RTF_STATIC 0x800u
+#define IOPKT_RTF_BLACKHOLE 0x1000u
+#define IOPKT_RTF_LOCAL 0x200000u
+#define IOPKT_RTF_CONNECTED 0x400000u
+struct iopkt_ctl_route {
+  uint32_t fib;       /* 0..15 */
+  uint32_t flags;     /* IOPKT_RTF_*; on add: GATEWAY, REJECT, BLACKHOLE (others ignored) */
+  struct iopkt_ctl_addr dst;
+  uint32_t prefixlen;
+  uint32_t mtu;       /* 0: the interface's */
+  struct iopkt_ctl_addr gateway; /* with IOPKT_RTF_GATEWAY */
+  struct iopkt_ctl_addr ifa;     /* preferred source (AF_UNSPEC: none); ROUTE_GET: the source */
+  char ifname[IOPKT_CTL_NAME_MAX]; /* "" on add: found from the gateway */
+  uint64_t use;       /* reply: lookups that chose it */
+};
+
+#define IOPKT_CTL_ROUTE_LIST_MAX 64
+struct iopkt_ctl_route_list_reply {
+  uint32_t count;
+  uint32_t next_cursor;
+  struct iopkt_ctl_route routes[IOPKT_CTL_ROUTE_LIST_MAX]; /* only `count` sent */
+};
+
+#define IOPKT_ARP_RESOLVED 0x1u  /* else incomplete (a request is out) */
+#define IOPKT_ARP_PERMANENT 0x2u /* added with arp -s, never expires */
+struct iopkt_ctl_arp {
+  char ifname[IOPKT_CTL_NAME_MAX];
+  struct iopkt_ctl_addr addr;
+  uint8_t mac[6];
+  uint16_t reserved;
+  uint32_t flags;       /* IOPKT_ARP_* */
+  int32_t expire_secs;  /* reply: seconds left, -1 permanent */
+};
+
+#define IOPKT_CTL_ARP_LIST_MAX 64
+struct iopkt_ctl_arp_list_reply {
+  uint32_t count;
+  uint32_t next_cursor;
+  struct iopkt_ctl_arp entries[IOPKT_CTL_ARP_LIST_MAX]; /* only `count` sent */
+};
+
+struct iopkt_ctl_socket_info {
+  int32_t domain, type, protocol;
+  uint32_t state;  /* reserved for TCP states; 0 for datagram sockets */
+  struct iopkt_ctl_addr laddr, faddr;
+  uint32_t rcv_cc, snd_cc; /* bytes queued */
+};
+#define IOPKT_CTL_SOCKET_LIST_MAX 64
+struct iopkt_ctl_socket_list_reply {
+  uint32_t count;
+  uint32_t next_cursor;
+  struct iopkt_ctl_socket_info sockets[IOPKT_CTL_SOCKET_LIST_MAX]; /* only `count` sent */
 };
 
 struct iopkt_ctl_mount {

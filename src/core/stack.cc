@@ -382,6 +382,16 @@ void Stack::netisr_run() noexcept {
 
 // --- socket events --------------------------------------------------------
 
+std::vector<SocketId> Stack::so_list() const {
+  std::vector<SocketId> ids;
+  ids.reserve(sockets_.size());
+  for (const auto& [id, so] : sockets_) {
+    ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 void Stack::so_wakeup(Socket& so) {
   if (!so.event_pending) {
     so.event_pending = true;

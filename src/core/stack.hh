@@ -129,6 +129,8 @@ class Stack {
   // Pop the oldest received datagram, if any.
   std::optional<Datagram> so_recv_dgram(SocketId so);
   Socket* so_find(SocketId so);
+  // Every socket, in creation order (netstat -a).
+  std::vector<SocketId> so_list() const;
   // Sockets whose receive queue or error changed since the last call.
   std::vector<SocketId> take_socket_events();
   // Called by protocols when a socket has something new for its owner.

@@ -14,6 +14,9 @@
 #include <string_view>
 
 #include "net/if.hh"
+#include "net/route.hh"
+#include "netinet/if_arp.hh"
+#include "netinet/ip_var.hh"
 
 namespace iopkt {
 
@@ -267,6 +270,210 @@ CtlReply do_sysctl_list(ControlContext& ctx, const iopkt_ctl_list& req) {
   return body_reply(rep, offsetof(iopkt_ctl_sysctl_list_reply, entries) + rep.count * sizeof(iopkt_ctl_sysctl));
 }
 
+InAddr ctl_in4(const iopkt_ctl_addr& a) {
+  uint32_t v;
+  std::memcpy(&v, a.addr, 4);
+  return InAddr{ntohl(v)};
+}
+
+iopkt_ctl_route route_info(Stack& s, uint32_t fib, const Rtentry& rt) {
+  iopkt_ctl_route r{};
+  r.fib = fib;
+  r.flags = rt.flags;
+  r.dst = sockaddr_to_ctl(SockAddr::inet(rt.dst, 0));
+  r.prefixlen = rt.prefixlen;
+  r.mtu = rt.mtu;
+  if (rt.flags & kRtfGateway) {
+    r.gateway = sockaddr_to_ctl(SockAddr::inet(rt.gateway, 0));
+  }
+  if (!rt.ifa.is_any()) {
+    r.ifa = sockaddr_to_ctl(SockAddr::inet(rt.ifa, 0));
+  }
+  if (Ifnet* ifp = s.if_by_index(rt.ifindex)) {
+    set_field(r.ifname, ifp->name);
+  }
+  r.use = rt.use;
+  return r;
+}
+
+CtlReply do_route(ControlContext& ctx, uint16_t type, const iopkt_ctl_route& req) {
+  Stack& s = ctx.stack();
+  auto ifname = field_string(req.ifname);
+  if (!ifname || req.fib >= kMaxFibs) {
+    return error_reply(EINVAL);
+  }
+  if (req.dst.family != AF_INET) {
+    return error_reply(req.dst.family == AF_INET6 ? EAFNOSUPPORT : EINVAL);
+  }
+  InAddr dst = ctl_in4(req.dst);
+  if (type == IOPKT_CTL_ROUTE_GET) {
+    // route get: what the stack would do for a packet to dst.
+    auto r = ip_route_lookup(s, dst, req.fib);
+    if (!r) {
+      return error_reply(ip_output_errno(r.error()));
+    }
+    Rtentry shown;
+    if (const Rtentry* rt = s.rt.fib(req.fib).lookup(dst); rt != nullptr && r->ifp != &s.loopback()) {
+      shown = *rt;
+    } else {
+      shown.dst = dst;
+      shown.prefixlen = 32;
+      shown.flags = kRtfUp | kRtfHost | kRtfLocal;
+      shown.ifindex = r->ifp != nullptr ? r->ifp->index : 0;
+    }
+    shown.ifa = r->src;
+    return body_reply(route_info(s, req.fib, shown));
+  }
+  if (req.prefixlen > 32) {
+    return error_reply(EINVAL);
+  }
+  if (type == IOPKT_CTL_ROUTE_DELETE) {
+    const Rtentry* rt = s.rt.fib(req.fib).find(dst, static_cast<uint8_t>(req.prefixlen));
+    if (rt != nullptr && (rt->flags & kRtfConnected)) {
+      return error_reply(EPERM, "a connected route goes with its address (ifconfig delete)");
+    }
+    return from_result(in_route_delete(s, req.fib, dst, static_cast<uint8_t>(req.prefixlen)));
+  }
+  Rtentry rt;
+  rt.dst = dst;
+  rt.prefixlen = static_cast<uint8_t>(req.prefixlen);
+  rt.flags = req.flags & (kRtfGateway | kRtfReject | kRtfBlackhole);
+  rt.mtu = req.mtu;
+  if (rt.flags & kRtfGateway) {
+    if (req.gateway.family != AF_INET) {
+      return error_reply(EINVAL);
+    }
+    rt.gateway = ctl_in4(req.gateway);
+  }
+  if (req.ifa.family == AF_INET) {
+    rt.ifa = ctl_in4(req.ifa);
+    if (s.in_local_ifnet(rt.ifa) == nullptr) {
+      return error_reply(EADDRNOTAVAIL);
+    }
+  }
+  if (!ifname->empty()) {
+    Ifnet* ifp = s.if_find(*ifname);
+    if (ifp == nullptr) {
+      return error_reply(ENXIO);
+    }
+    rt.ifindex = ifp->index;
+  }
+  if (type == IOPKT_CTL_ROUTE_ADD) {
+    return from_result(in_route_add(s, req.fib, rt));
+  }
+  return from_result(in_route_change(s, req.fib, rt));
+}
+
+CtlReply do_route_list(ControlContext& ctx, const iopkt_ctl_list& req) {
+  uint32_t fib = req.reserved;
+  if (fib >= kMaxFibs) {
+    return error_reply(EINVAL);
+  }
+  Stack& s = ctx.stack();
+  auto routes = s.rt.fib(fib).list();
+  iopkt_ctl_route_list_reply rep{};
+  uint32_t i = req.cursor;
+  for (; i < routes.size() && rep.count < IOPKT_CTL_ROUTE_LIST_MAX; ++i) {
+    rep.routes[rep.count++] = route_info(s, fib, routes[i]);
+  }
+  rep.next_cursor = i < routes.size() ? i : 0;
+  return body_reply(rep, offsetof(iopkt_ctl_route_list_reply, routes) + rep.count * sizeof(iopkt_ctl_route));
+}
+
+CtlReply do_arp_list(ControlContext& ctx, const iopkt_ctl_list& req) {
+  auto filter = field_string(req.name);
+  if (!filter) {
+    return error_reply(EINVAL);
+  }
+  Stack& s = ctx.stack();
+  Ifnet* only = nullptr;
+  if (!filter->empty() && (only = s.if_find(*filter)) == nullptr) {
+    return error_reply(ENXIO);
+  }
+  iopkt_ctl_arp_list_reply rep{};
+  uint32_t n = 0;
+  bool more = false;
+  for (const auto& [key, e] : s.arp.entries) {
+    if (only != nullptr && key.ifindex != only->index) {
+      continue;
+    }
+    if (n++ < req.cursor) {
+      continue;
+    }
+    if (rep.count == IOPKT_CTL_ARP_LIST_MAX) {
+      more = true;
+      break;
+    }
+    iopkt_ctl_arp& a = rep.entries[rep.count++];
+    if (Ifnet* ifp = s.if_by_index(key.ifindex)) {
+      set_field(a.ifname, ifp->name);
+    }
+    a.addr = sockaddr_to_ctl(SockAddr::inet(InAddr{key.addr}, 0));
+    std::memcpy(a.mac, e.mac.data(), 6);
+    a.flags = (e.state == ArpState::kResolved ? IOPKT_ARP_RESOLVED : 0) |
+              (e.permanent ? IOPKT_ARP_PERMANENT : 0);
+    a.expire_secs = e.permanent ? -1
+                                : static_cast<int32_t>(std::max<int64_t>(
+                                      0, std::chrono::duration_cast<std::chrono::seconds>(
+                                             e.expire - s.now())
+                                             .count()));
+  }
+  rep.next_cursor = more ? req.cursor + rep.count : 0;
+  return body_reply(rep, offsetof(iopkt_ctl_arp_list_reply, entries) + rep.count * sizeof(iopkt_ctl_arp));
+}
+
+CtlReply do_arp(ControlContext& ctx, uint16_t type, const iopkt_ctl_arp& req) {
+  auto ifname = field_string(req.ifname);
+  if (!ifname || req.addr.family != AF_INET) {
+    return error_reply(EINVAL);
+  }
+  Stack& s = ctx.stack();
+  Ifnet* ifp = nullptr;
+  if (!ifname->empty() && (ifp = s.if_find(*ifname)) == nullptr) {
+    return error_reply(ENXIO);
+  }
+  InAddr addr = ctl_in4(req.addr);
+  if (type == IOPKT_CTL_ARP_DELETE) {
+    return from_result(arp_delete(s, ifp, addr));
+  }
+  if (ifp == nullptr) {
+    // arp -s without an interface: the one whose subnet holds the address.
+    for (const auto& i : s.interfaces()) {
+      for (const auto& ia : i->in_addrs) {
+        if (i->type == IfType::kEther && ia.contains(addr)) {
+          ifp = i.get();
+        }
+      }
+    }
+    if (ifp == nullptr) {
+      return error_reply(ENETUNREACH);
+    }
+  }
+  EtherAddr mac;
+  std::memcpy(mac.data(), req.mac, 6);
+  return from_result(arp_add_static(s, *ifp, addr, mac));
+}
+
+CtlReply do_socket_list(ControlContext& ctx, const iopkt_ctl_list& req) {
+  Stack& s = ctx.stack();
+  auto ids = s.so_list();
+  iopkt_ctl_socket_list_reply rep{};
+  uint32_t i = req.cursor;
+  for (; i < ids.size() && rep.count < IOPKT_CTL_SOCKET_LIST_MAX; ++i) {
+    const Socket* so = s.so_find(ids[i]);
+    iopkt_ctl_socket_info& o = rep.sockets[rep.count++];
+    o.domain = so->domain;
+    o.type = so->type;
+    o.protocol = so->protocol;
+    o.laddr = sockaddr_to_ctl(SockAddr::inet(so->inp.laddr, so->inp.lport));
+    o.faddr = sockaddr_to_ctl(SockAddr::inet(so->inp.faddr, so->inp.fport));
+    o.rcv_cc = static_cast<uint32_t>(so->rcv_cc);
+  }
+  rep.next_cursor = i < ids.size() ? i : 0;
+  return body_reply(rep, offsetof(iopkt_ctl_socket_list_reply, sockets) +
+                             rep.count * sizeof(iopkt_ctl_socket_info));
+}
+
 CtlReply do_socket_request(ControlContext& ctx, const iopkt_ctl_hdr& hdr,
                            std::span<const std::byte> body, int passed_fd) {
   if (passed_fd < 0) {
@@ -395,6 +602,15 @@ long request_body_size(uint16_t type) {
     case IOPKT_CTL_SYSCTL_GET:
     case IOPKT_CTL_SYSCTL_SET: return sizeof(iopkt_ctl_sysctl);
     case IOPKT_CTL_MOUNT: return sizeof(iopkt_ctl_mount);
+    case IOPKT_CTL_ROUTE_ADD:
+    case IOPKT_CTL_ROUTE_DELETE:
+    case IOPKT_CTL_ROUTE_CHANGE:
+    case IOPKT_CTL_ROUTE_GET: return sizeof(iopkt_ctl_route);
+    case IOPKT_CTL_ROUTE_LIST:
+    case IOPKT_CTL_ARP_LIST:
+    case IOPKT_CTL_SOCKET_LIST: return sizeof(iopkt_ctl_list);
+    case IOPKT_CTL_ARP_DELETE:
+    case IOPKT_CTL_ARP_ADD: return sizeof(iopkt_ctl_arp);
     default: return -1;
   }
 }
@@ -448,16 +664,34 @@ CtlReply handle_request(ControlContext& ctx, const Session& /*session*/, const i
       return do_socket_request(ctx, hdr, body, passed_fd);
     case IOPKT_CTL_IF_LIST:
     case IOPKT_CTL_IFADDR_LIST:
-    case IOPKT_CTL_SYSCTL_LIST: {
+    case IOPKT_CTL_SYSCTL_LIST:
+    case IOPKT_CTL_ROUTE_LIST:
+    case IOPKT_CTL_ARP_LIST:
+    case IOPKT_CTL_SOCKET_LIST: {
       iopkt_ctl_list req{};
       read_body(body, req);
-      if (hdr.type == IOPKT_CTL_IF_LIST) {
-        return do_if_list(ctx, req);
+      switch (hdr.type) {
+        case IOPKT_CTL_IF_LIST: return do_if_list(ctx, req);
+        case IOPKT_CTL_IFADDR_LIST: return do_ifaddr_list(ctx, req);
+        case IOPKT_CTL_ROUTE_LIST: return do_route_list(ctx, req);
+        case IOPKT_CTL_ARP_LIST: return do_arp_list(ctx, req);
+        case IOPKT_CTL_SOCKET_LIST: return do_socket_list(ctx, req);
+        default: return do_sysctl_list(ctx, req);
       }
-      if (hdr.type == IOPKT_CTL_IFADDR_LIST) {
-        return do_ifaddr_list(ctx, req);
-      }
-      return do_sysctl_list(ctx, req);
+    }
+    case IOPKT_CTL_ROUTE_ADD:
+    case IOPKT_CTL_ROUTE_DELETE:
+    case IOPKT_CTL_ROUTE_CHANGE:
+    case IOPKT_CTL_ROUTE_GET: {
+      iopkt_ctl_route req{};
+      read_body(body, req);
+      return do_route(ctx, hdr.type, req);
+    }
+    case IOPKT_CTL_ARP_ADD:
+    case IOPKT_CTL_ARP_DELETE: {
+      iopkt_ctl_arp req{};
+      read_body(body, req);
+      return do_arp(ctx, hdr.type, req);
     }
     case IOPKT_CTL_IF_SETFLAGS: {
       iopkt_ctl_if_flags req{};

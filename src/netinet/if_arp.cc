@@ -79,6 +79,9 @@ ArpEntry& arp_entry_create(Stack& stack, ArpKey key) {
 }
 
 void arp_resolved(Stack& stack, ArpKey key, ArpEntry& e, const EtherAddr& mac) {
+  if (e.permanent) {
+    return;  // a static entry is not changed by what arrives on the wire
+  }
   e.state = ArpState::kResolved;
   e.mac = mac;
   e.asked = 0;
@@ -239,6 +242,38 @@ void arp_announce(Stack& stack, Ifnet& ifp, InAddr addr) noexcept {
     return;
   }
   arp_send(stack, ifp, kOpRequest, kBroadcastMac, addr, EtherAddr{}, addr);
+}
+
+Result<void, Errno> arp_add_static(Stack& stack, Ifnet& ifp, InAddr addr, const EtherAddr& mac) {
+  if (ifp.type != IfType::kEther) {
+    return Err(Errno{EOPNOTSUPP});
+  }
+  if (mac_is_group(mac) || mac_is_zero(mac) || addr.is_any() || addr.is_multicast() ||
+      addr.is_broadcast()) {
+    return Err(Errno{EINVAL});
+  }
+  bool on_link = std::any_of(ifp.in_addrs.begin(), ifp.in_addrs.end(),
+                             [&](const InIfaddr& ia) { return ia.contains(addr); });
+  if (!on_link) {
+    return Err(Errno{ENETUNREACH});
+  }
+  ArpKey key{ifp.index, addr.v};
+  ArpEntry& e = arp_entry_create(stack, key);
+  e.permanent = false;
+  arp_resolved(stack, key, e, mac);  // sends what was held
+  e.permanent = true;
+  e.timer->stop();
+  return {};
+}
+
+Result<void, Errno> arp_delete(Stack& stack, Ifnet* ifp, InAddr addr) {
+  size_t n = std::erase_if(stack.arp.entries, [&](const auto& kv) {
+    return kv.first.addr == addr.v && (ifp == nullptr || kv.first.ifindex == ifp->index);
+  });
+  if (n == 0) {
+    return Err(Errno{ENOENT});
+  }
+  return {};
 }
 
 void arp_ifdetach(Stack& stack, Ifnet& ifp) noexcept {

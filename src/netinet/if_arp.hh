@@ -13,6 +13,7 @@
 
 #include "kern/callout.hh"
 #include "kern/mbuf.hh"
+#include "kern/result.hh"
 #include "kern/time.hh"
 #include "netinet/in.hh"
 
@@ -30,6 +31,7 @@ enum class ArpState : uint8_t {
 
 struct ArpEntry {
   ArpState state = ArpState::kIncomplete;
+  bool permanent = false;  // arp -s: never expires, never replaced by the wire
   EtherAddr mac{};
   Instant expire{};
   int asked = 0;             // requests sent while incomplete
@@ -76,6 +78,11 @@ void arp_input(Stack& stack, Mbuf m, Ifnet& ifp) noexcept;
 void ether_output_ip(Stack& stack, Ifnet& ifp, Mbuf m, InAddr nexthop) noexcept;
 // Announce `addr` on `ifp` (gratuitous ARP request, RFC 5227 §3).
 void arp_announce(Stack& stack, Ifnet& ifp, InAddr addr) noexcept;
+// arp -s: a permanent entry (replaces a learnt one). EINVAL for a group
+// MAC, ENETUNREACH when `addr` is not on a subnet of `ifp`.
+Result<void, Errno> arp_add_static(Stack& stack, Ifnet& ifp, InAddr addr, const EtherAddr& mac);
+// arp -d: ENOENT when there is no entry (ifp null: any interface).
+Result<void, Errno> arp_delete(Stack& stack, Ifnet* ifp, InAddr addr);
 // Forget every entry of an interface (detach, address change).
 void arp_ifdetach(Stack& stack, Ifnet& ifp) noexcept;
 // Prepend an Ethernet II header and queue the frame. Consumes m.

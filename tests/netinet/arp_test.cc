@@ -195,3 +195,33 @@ TEST(Arp, MalformedPacketsAreCountedAndDropped) {
 
 }  // namespace
 }  // namespace iopkt::test
+
+namespace iopkt::test {
+namespace {
+
+TEST(ArpStatic, PermanentEntriesSendAtOnceAndIgnoreTheWire) {
+  Scenario sc;
+  Stack& s = sc.stack();
+  std::array<uint8_t, 6> mac{0x02, 0xaa, 0, 0, 0, 9};
+  ASSERT_TRUE(arp_add_static(s, sc.link(), sc.peer(), mac).ok());
+  send_udp(sc, sc.peer(), "direct");
+  auto f = sc.next_frame();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(load_be16(*f, 12), 0x0800);
+  EXPECT_EQ(std::to_integer<uint8_t>((*f)[1]), 0xaa);
+  // A reply claiming another MAC does not replace it.
+  sc.inject(build_ether(Scenario::kLocalMac, Scenario::kPeerMac, 0x0806,
+                        arp_packet(2, Scenario::kPeerMac, sc.peer(), Scenario::kLocalMac, sc.local())));
+  EXPECT_EQ(s.arp.entries.begin()->second.mac, mac);
+  sc.advance(std::chrono::hours(3));
+  EXPECT_EQ(s.arp.entries.size(), 1u);  // never expires
+  EXPECT_EQ(arp_add_static(s, sc.link(), InAddr::from_octets(203, 0, 113, 1), mac).error().value,
+            ENETUNREACH);
+  std::array<uint8_t, 6> group{0x01, 0, 0x5e, 0, 0, 1};
+  EXPECT_EQ(arp_add_static(s, sc.link(), sc.peer(), group).error().value, EINVAL);
+  ASSERT_TRUE(arp_delete(s, nullptr, sc.peer()).ok());
+  EXPECT_EQ(arp_delete(s, nullptr, sc.peer()).error().value, ENOENT);
+}
+
+}  // namespace
+}  // namespace iopkt::test
