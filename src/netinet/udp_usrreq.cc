@@ -150,6 +150,11 @@ Result<void, Errno> udp_connect(Stack& stack, Socket& so, const SockAddr& addr) 
   if (!bound) {
     return bound;
   }
+  // The local address is fixed by connect (BSD in_pcbconnect, Linux): the
+  // source the route would choose, so getsockname shows it.
+  if (so.inp.laddr.is_any()) {
+    so.inp.laddr = route->src;
+  }
   so.inp.faddr = addr.in;
   so.inp.fport = addr.port;
   return {};
