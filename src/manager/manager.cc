@@ -4,6 +4,7 @@
 #include "manager/manager.hh"
 
 #include <dlfcn.h>
+#include <grp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
@@ -292,6 +293,32 @@ Result<void, std::string> Manager::load_protocol(const ModuleSpec& spec) {
              ") are not supported yet; the packet filter brings them");
 }
 
+Result<void, std::string> Manager::init_policy() {
+  const TcpipOptions& t = opts_.tcpip;
+  if (t.rgroup_allowed) {
+    policy_.admin_group = static_cast<gid_t>(*t.rgroup_allowed);
+    log_msg(LOG_INFO, "tcpip: rgroup_allowed: group %u may configure the stack",
+            static_cast<unsigned>(*policy_.admin_group));
+  }
+  if (!t.endpoint_group.empty()) {
+    gid_t gid;
+    if (auto n = parse_int(t.endpoint_group); n && *n >= 0 && *n <= 0x7fffffff) {
+      gid = static_cast<gid_t>(*n);
+    } else if (group* g = getgrnam(t.endpoint_group.c_str())) {
+      gid = g->gr_gid;
+    } else {
+      return Err("endpoint_group=" + t.endpoint_group + ": no such group");
+    }
+    policy_.endpoint_group = gid;
+  }
+  SysctlTree& tree = stack_->sysctl();
+  (void)tree.add_int("net.inet.ip.lowportmax", &policy_.lowportmax, 0, 65535,
+                     "ports up to this need root or CAP_NET_BIND_SERVICE to bind", true);
+  (void)tree.add_string("net.inet.ping_group_range", &policy_.ping_group_range,
+                        "groups \"LO HI\" that may open ICMP echo sockets without privilege", true);
+  return {};
+}
+
 Result<void, std::string> Manager::start() {
   // Many clients, each socket a channel: take all the descriptors we may.
   rlimit rl{};
@@ -300,6 +327,9 @@ Result<void, std::string> Manager::start() {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   if (auto r = init_pools(); !r) {
+    return r;
+  }
+  if (auto r = init_policy(); !r) {
     return r;
   }
   char host[256] = {};
@@ -400,6 +430,14 @@ Result<void, std::string> Manager::start() {
     return Err(ep.error());
   }
   endpoint_.emplace(std::move(ep.value()));
+  if (policy_.endpoint_group) {
+    // Mode 0660, group endpoint_group: the file system keeps others out too.
+    if (chown(endpoint_->path().c_str(), static_cast<uid_t>(-1), *policy_.endpoint_group) != 0 ||
+        chmod(endpoint_->path().c_str(), 0660) != 0) {
+      return Err("endpoint_group: cannot give " + endpoint_->path() + " to group " +
+                 std::to_string(*policy_.endpoint_group) + ": " + std::strerror(errno));
+    }
+  }
   epoll_add(epfd_, endpoint_->fd(), EPOLLIN, ev_key(kEvListen, 0));
   log_msg(LOG_INFO, "io-pkt-v%d-hc instance %d serving %s", opts_.variant, opts_.instance,
           endpoint_->path().c_str());
@@ -942,13 +980,22 @@ void Manager::accept_clients() {
     }
     auto s = std::make_unique<Session>();
     s->fd = fd;
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-      s->cred = PeerCred{cred.pid, cred.uid, cred.gid};
+    s->cred = read_peer_cred(fd);
+    if (!may_connect(policy_, s->cred)) {
+      // endpoint_group: the file mode keeps others out; this is the
+      // stack's own check, for a descriptor obtained some other way.
+      log_denied(*s, "connection (endpoint_group)");
+      close(fd);
+      continue;
     }
     epoll_add(epfd_, fd, EPOLLIN | EPOLLRDHUP, ev_key(kEvSession, static_cast<uint64_t>(fd)));
     sessions_[fd] = std::move(s);
+  }
+}
+
+void Manager::log_denied(const Session& s, const char* what) {
+  if (denied_log_.allow()) {
+    log_msg(LOG_NOTICE, "denied %s from %s", what, s.cred.describe().c_str());
   }
 }
 

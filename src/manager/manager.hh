@@ -30,6 +30,7 @@
 #include "core/stack.hh"
 #include "manager/droproot.hh"
 #include "manager/endpoint.hh"
+#include "manager/log.hh"
 #include "manager/loader.hh"
 #include "manager/session.hh"
 #include "manager/options.hh"
@@ -63,6 +64,8 @@ class Manager : private IfDriverHooks, public ControlContext {
   Result<int, Errno> create_socket_locked(int domain, int type, int protocol) override;
   Channel* channel_by_client_fd(int fd) override;
   void drain_channel_locked(Channel& ch) override;
+  const AccessPolicy& policy() const override { return policy_; }
+  void log_denied(const Session& session, const char* what) override;
 
   // Move the core's output out (frames, datagrams, timer). Lock held.
   void flush_locked();
@@ -75,6 +78,7 @@ class Manager : private IfDriverHooks, public ControlContext {
   Result<void, Errno> set_mtu(Ifnet& ifp, uint32_t mtu) override;
 
   Result<void, std::string> init_pools();
+  Result<void, std::string> init_policy();
   void register_option_sysctls();
   Result<void, std::string> load_protocol(const ModuleSpec& spec);
   Result<void, DriverError> attach_driver_locked(const std::string& name, const std::string& options);
@@ -96,6 +100,8 @@ class Manager : private IfDriverHooks, public ControlContext {
 
   ManagerOptions opts_;
   DropIdentity drop_;  // -U, resolved; used when qnx.kern.droproot arrives
+  AccessPolicy policy_;
+  LogRateLimit denied_log_{5};  // refusals logged, at most 5 a second
   std::chrono::steady_clock::time_point origin_;
   std::unique_ptr<TypedMemory> typed_mem_;
   std::mutex mu_;  // the stack context

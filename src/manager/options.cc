@@ -76,7 +76,8 @@ constexpr TcpipOptionInfo kTcpipOptions[] = {
      .min = 16 * kKiB,
      .max = 64 * kMiB,
      .default_value = 128 * kKiB,
-     .description = "load drivers on a larger stack of this many bytes"},
+     .description = "load drivers on a larger stack of this many bytes",
+     .optional_field = &TcpipOptions::bigstack},
     {.name = "cache",
      .kind = Kind::kBool,
      .max = 1,
@@ -88,6 +89,12 @@ constexpr TcpipOptionInfo kTcpipOptions[] = {
      .max = 1,
      .description = "follow hostname changes instead of reading it once at start",
      .bool_field = &TcpipOptions::confstr_monitor},
+    // iopkt extension: the endpoint is world-accessible as io-pkt's; this
+    // restricts it to a group (file mode 0660 and a check of every client).
+    {.name = "endpoint_group",
+     .kind = Kind::kString,
+     .description = "only root and members of this group (name or GID) may connect",
+     .string_field = &TcpipOptions::endpoint_group},
     {.name = "fastforward",
      .kind = Kind::kFlagOrBool,
      .max = 1,
@@ -230,6 +237,14 @@ constexpr TcpipOptionInfo kTcpipOptions[] = {
      .arrives_with = kRoutingWork,
      .description = "with SO_REUSEPORT, deliver unicast UDP to all bound sockets",
      .bool_field = &TcpipOptions::reuseport_unicast},
+    // io-pkt: members of the group (root's group 0 when no GID is given)
+    // may do what is otherwise for root: configure the stack.
+    {.name = "rgroup_allowed",
+     .kind = Kind::kFlagOrInt,
+     .max = 0x7fffffff,
+     .default_value = 0,
+     .description = "members of this GID may configure the stack as root does",
+     .optional_field = &TcpipOptions::rgroup_allowed},
     {.name = "rx_prio",
      .kind = Kind::kInt,
      .min = 1,
@@ -524,14 +539,14 @@ Result<void, std::string> apply_tcpip_option(const TcpipOptionInfo& info, const 
     }
     case Kind::kFlagOrInt: {
       if (!item.has_value) {
-        o.bigstack = info.default_value;
+        o.*info.optional_field = info.default_value;
         return {};
       }
       auto n = option_number(item);
       if (!n) {
         return Err{n.error()};
       }
-      o.bigstack = clamp_with_note(info, item, *n, notes);
+      o.*info.optional_field = clamp_with_note(info, item, *n, notes);
       return {};
     }
     case Kind::kString:
@@ -667,7 +682,8 @@ std::string tcpip_option_value_text(const TcpipOptions& opts, const TcpipOptionI
     case Kind::kPow2:
       return std::to_string(opts.*info.int_field);
     case Kind::kFlagOrInt:
-      return opts.bigstack ? std::to_string(*opts.bigstack) : std::string();
+      return opts.*info.optional_field ? std::to_string(*(opts.*info.optional_field))
+                                       : std::string();
     case Kind::kString:
     case Kind::kPath:
       return opts.*info.string_field;

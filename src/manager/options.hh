@@ -28,6 +28,8 @@ struct ModuleSpec {
 // ones not implemented yet by name.
 struct TcpipOptions {
   std::optional<int64_t> bigstack;  // bigstack[=bytes]; flag alone = 128 KiB
+  std::optional<int64_t> rgroup_allowed;  // rgroup_allowed[=GID]; flag alone = group 0
+  std::string endpoint_group;  // endpoint_group=NAME|GID: only its members (and root) connect
   bool bigpage_strict = false;
   bool cache = true;  // cache=0
   bool confstr_monitor = false;
@@ -125,7 +127,7 @@ enum class TcpipOptionKind : uint8_t {
   kInt,         // =N required; outside [min, max] clamped with a note
   kIntStrict,   // =N required; outside [min, max] refused (io-pkt ignores it)
   kPow2,        // =N; clamped, then rounded up to a power of two
-  kFlagOrInt,   // bare name = default_value, or =N clamped ("bigstack")
+  kFlagOrInt,   // bare name = default_value, or =N clamped ("bigstack", "rgroup_allowed")
   kString,      // =TEXT, not empty ("pkt_typed_mem")
   kPath,        // =/absolute/path or = (empty) ("prefix")
   kGidFibMap,   // "GID=FIB;GID=FIB..." or "GID;GID..." ("mfib_gid_map")
@@ -154,6 +156,7 @@ struct TcpipOptionInfo {
   // kFlagOrInt, which is `bigstack`, and kGidFibMap, which is `mfib_map`).
   bool TcpipOptions::*bool_field = nullptr;
   int64_t TcpipOptions::*int_field = nullptr;
+  std::optional<int64_t> TcpipOptions::*optional_field = nullptr;  // kFlagOrInt
   std::string TcpipOptions::*string_field = nullptr;
 };
 

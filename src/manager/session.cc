@@ -474,7 +474,7 @@ CtlReply do_socket_list(ControlContext& ctx, const iopkt_ctl_list& req) {
                              rep.count * sizeof(iopkt_ctl_socket_info));
 }
 
-CtlReply do_socket_request(ControlContext& ctx, const iopkt_ctl_hdr& hdr,
+CtlReply do_socket_request(ControlContext& ctx, const ClientCred& session, const iopkt_ctl_hdr& hdr,
                            std::span<const std::byte> body, int passed_fd) {
   if (passed_fd < 0) {
     return error_reply(EBADF, "request about a socket without its descriptor");
@@ -499,6 +499,12 @@ CtlReply do_socket_request(ControlContext& ctx, const iopkt_ctl_hdr& hdr,
         return error_reply(EAFNOSUPPORT);
       }
       if (hdr.type == IOPKT_CTL_BIND) {
+        // Ports up to lowportmax are for root or CAP_NET_BIND_SERVICE
+        // (EACCES, as Linux gives for ports below 1024).
+        if (a.port != 0 && a.port <= ctx.policy().lowportmax &&
+            !has_privilege(ctx.policy(), session, Privilege::kBindLow)) {
+          return error_reply(EACCES);
+        }
         return from_result(s.so_bind(so, a));
       }
       return from_result(s.so_connect(so, a));
@@ -579,6 +585,27 @@ iopkt_ctl_addr sockaddr_to_ctl(const SockAddr& in) {
   return out;
 }
 
+bool is_configuration_request(uint16_t type) {
+  switch (type) {
+    case IOPKT_CTL_IF_SETFLAGS:
+    case IOPKT_CTL_IF_SETMTU:
+    case IOPKT_CTL_IFADDR_ADD:
+    case IOPKT_CTL_IFADDR_DEL:
+    case IOPKT_CTL_IF_CREATE:
+    case IOPKT_CTL_IF_DESTROY:
+    case IOPKT_CTL_ROUTE_ADD:
+    case IOPKT_CTL_ROUTE_DELETE:
+    case IOPKT_CTL_ROUTE_CHANGE:
+    case IOPKT_CTL_ARP_ADD:
+    case IOPKT_CTL_ARP_DELETE:
+    case IOPKT_CTL_SYSCTL_SET:
+    case IOPKT_CTL_MOUNT:
+      return true;
+    default:
+      return false;
+  }
+}
+
 long request_body_size(uint16_t type) {
   switch (type) {
     case IOPKT_CTL_HELLO: return 0;
@@ -615,7 +642,7 @@ long request_body_size(uint16_t type) {
   }
 }
 
-CtlReply handle_request(ControlContext& ctx, const Session& /*session*/, const iopkt_ctl_hdr& hdr,
+CtlReply handle_request(ControlContext& ctx, const Session& session, const iopkt_ctl_hdr& hdr,
                         std::span<const std::byte> body, int passed_fd) {
   if (hdr.magic != IOPKT_CTL_MAGIC) {
     return error_reply(EPROTO, "not an iopkt control request");
@@ -632,6 +659,13 @@ CtlReply handle_request(ControlContext& ctx, const Session& /*session*/, const i
   if (hdr.len != body.size() || body.size() != static_cast<size_t>(want)) {
     return error_reply(EINVAL, "request body has the wrong size");
   }
+  // Rights come from the connection's credentials, checked on every
+  // request; nothing in the body can raise them (issue 9).
+  if (is_configuration_request(hdr.type) &&
+      !has_privilege(ctx.policy(), session.cred, Privilege::kConfigure)) {
+    ctx.log_denied(session, "configuration request");
+    return error_reply(EPERM);
+  }
   Stack& s = ctx.stack();
   switch (hdr.type) {
     case IOPKT_CTL_HELLO: {
@@ -646,6 +680,15 @@ CtlReply handle_request(ControlContext& ctx, const Session& /*session*/, const i
     case IOPKT_CTL_SOCKET: {
       iopkt_ctl_socket req{};
       read_body(body, req);
+      // Raw sockets need CAP_NET_RAW (EPERM, as Linux); ICMP echo ("ping")
+      // sockets need a group in ping_group_range (EACCES, as Linux).
+      if (req.type == SOCK_RAW && !has_privilege(ctx.policy(), session.cred, Privilege::kRaw)) {
+        return error_reply(EPERM);
+      }
+      if (req.type == SOCK_DGRAM && req.protocol == IPPROTO_ICMP &&
+          !may_open_ping_socket(ctx.policy(), session.cred)) {
+        return error_reply(EACCES);
+      }
       auto r = ctx.create_socket_locked(req.domain, req.type, req.protocol);
       if (!r) {
         return error_reply(r.error().value);
@@ -661,7 +704,7 @@ CtlReply handle_request(ControlContext& ctx, const Session& /*session*/, const i
     case IOPKT_CTL_SETSOCKOPT:
     case IOPKT_CTL_GETSOCKOPT:
     case IOPKT_CTL_SHUTDOWN:
-      return do_socket_request(ctx, hdr, body, passed_fd);
+      return do_socket_request(ctx, session.cred, hdr, body, passed_fd);
     case IOPKT_CTL_IF_LIST:
     case IOPKT_CTL_IFADDR_LIST:
     case IOPKT_CTL_SYSCTL_LIST:

@@ -15,6 +15,7 @@
 
 #include "core/stack.hh"
 #include "iopkt/control.h"
+#include "manager/credentials.hh"
 #include "manager/loader.hh"
 
 namespace iopkt {
@@ -25,6 +26,12 @@ struct Channel {
   SocketId socket = 0;
   ino_t client_ino = 0;   // inode of the client's end: how requests name it
   bool want_out = false;  // EPOLLOUT armed: the client is not reading
+};
+
+struct Session {
+  int fd = -1;
+  ClientCred cred;  // from the kernel at accept, never from a request
+  uint64_t requests = 0;
 };
 
 class ControlContext {
@@ -42,21 +49,14 @@ class ControlContext {
   virtual Result<int, Errno> create_socket_locked(int domain, int type, int protocol) = 0;
   virtual Channel* channel_by_client_fd(int fd) = 0;
   virtual void drain_channel_locked(Channel& ch) = 0;
+  // Who may do what (issue 9), and the rate-limited log of refusals.
+  virtual const AccessPolicy& policy() const = 0;
+  virtual void log_denied(const Session& session, const char* what) = 0;
 };
 
-// Who is on the other end, from the kernel (SO_PEERCRED), never from a
-// request.
-struct PeerCred {
-  pid_t pid = 0;
-  uid_t uid = 0;
-  gid_t gid = 0;
-};
+// The requests that change the stack: root, CAP_NET_ADMIN or rgroup_allowed.
+bool is_configuration_request(uint16_t type);
 
-struct Session {
-  int fd = -1;
-  PeerCred cred;
-  uint64_t requests = 0;
-};
 
 struct CtlReply {
   int error = 0;                // positive errno

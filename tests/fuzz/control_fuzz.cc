@@ -17,7 +17,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     c->bind_channel_to_last_socket();
     return c;
   }();
-  iopkt::Session session;
+  // Half the requests come from root, half from an unprivileged user: the
+  // refusal path and the configuration handlers are both reached.
+  iopkt::Session root_session, user_session;
+  root_session.cred.known = user_session.cred.known = true;
+  user_session.cred.uid = user_session.cred.gid = 1000;
   size_t off = 0;
   // Several requests per input, so sequences (add then delete...) happen.
   for (int i = 0; i < 8 && off + 1 + sizeof(iopkt_ctl_hdr) <= size; ++i) {
@@ -38,7 +42,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::span<const std::byte> body(reinterpret_cast<const std::byte*>(data + off), body_len);
     off += body_len;
     int fd = (mode & 2) ? BareControlContext::kFakeSocketFd : -1;
+    const iopkt::Session& session = (mode & 4) ? user_session : root_session;
     iopkt::CtlReply r = iopkt::handle_request(*ctx, session, hdr, body, fd);
+    if ((mode & 4) && iopkt::is_configuration_request(hdr.type) && r.error != EPERM &&
+        hdr.magic == IOPKT_CTL_MAGIC && hdr.version == IOPKT_CTL_VERSION &&
+        iopkt::request_body_size(hdr.type) == static_cast<long>(body.size())) {
+      __builtin_trap();  // an unprivileged client changed the stack
+    }
     if (r.error == 0 && r.body.size() > iopkt::kCtlMaxReply) {
       __builtin_trap();  // a reply that would not fit the transport
     }

@@ -39,6 +39,10 @@ class BareControlContext : public ControlContext {
     return fd == kFakeSocketFd && last_socket_ != 0 ? &channel_ : nullptr;
   }
   void drain_channel_locked(Channel&) override {}
+  const AccessPolicy& policy() const override { return policy_; }
+  void log_denied(const Session&, const char*) override { ++denied; }
+  AccessPolicy policy_;
+  int denied = 0;
 
   static constexpr int kFakeSocketFd = 1000000;  // never a real fd
   void bind_channel_to_last_socket() { channel_.socket = last_socket_; }

@@ -146,7 +146,8 @@ TEST(TcpipTable, EntriesAreConsistent) {
         }
         break;
       case Kind::kFlagOrInt:
-        EXPECT_FALSE(defaults.bigstack.has_value());
+        ASSERT_NE(info.optional_field, nullptr);
+        EXPECT_FALSE((defaults.*info.optional_field).has_value());
         EXPECT_GE(info.default_value, info.min);
         EXPECT_LE(info.default_value, info.max);
         break;
@@ -338,7 +339,8 @@ TEST(TcpipTable, NumbersOutOfRangeAreClampedWithANote) {
     }
     SCOPED_TRACE(n);
     auto value_of = [&](const Tcpip& t) {
-      return info.kind == Kind::kFlagOrInt ? t.opts.bigstack.value_or(-1) : t.opts.*info.int_field;
+      return info.kind == Kind::kFlagOrInt ? (t.opts.*info.optional_field).value_or(-1)
+                                           : t.opts.*info.int_field;
     };
     if (info.min > 0) {
       Tcpip low = tcpip(context_for(info) + n + "=" + std::to_string(info.min - 1));
@@ -396,7 +398,8 @@ TEST(Unimplemented, ImplementedSetIsTheBuildsAndOthersAreNamed) {
   const std::set<std::string> implemented = {
       "prefix",        "cache",     "mclbytes",   "pagesize",       "mbuf_cache",       "pkt_cache",
       "pkt_typed_mem", "recv_ctxt", "rx_prio",    "rx_pulse_prio",  "timer_pulse_prio", "random",
-      "bigstack",      "stacksize", "stackguard", "confstr_monitor"};
+      "bigstack",      "stacksize", "stackguard", "confstr_monitor", "rgroup_allowed",
+      "endpoint_group"};
   for (const TcpipOptionInfo& info : tcpip_option_table()) {
     const std::string n = name_of(info);
     SCOPED_TRACE(n);
