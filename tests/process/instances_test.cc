@@ -287,12 +287,12 @@ TEST_F(ProcessInstances, SegvQuiescesDriversAndLogsABacktrace) {
   EXPECT_TRUE(contains(log, "backtrace")) << log;
 
   // -S: no handler, so no quiescing and no backtrace; still the same death.
-  // (In a sanitizer build, AddressSanitizer's own SIGSEGV handler would
-  // step in where io-pkt installs none: turn it off for this run.)
+  // (In a sanitizer build, the sanitizer's own SIGSEGV handler would step
+  // in where io-pkt installs none: turn it off for this run.)
   const std::string err2 = path("segv2.err");
-  run =
-      start_foreground(4, {"-S", "-i", "1", "-p", "tcpip", "prefix=" + path("a"), "-d", "testnic"},
-                       path("a"), err2, Millis(20000), {"ASAN_OPTIONS=handle_segv=0"});
+  run = start_foreground(
+      4, {"-S", "-i", "1", "-p", "tcpip", "prefix=" + path("a"), "-d", "testnic"}, path("a"), err2,
+      Millis(20000), {"ASAN_OPTIONS=handle_segv=0", "TSAN_OPTIONS=handle_segv=0"});
   ASSERT_TRUE(run.start.ok()) << run.start.describe();
   ASSERT_EQ(kill(run.pid, SIGSEGV), 0);
   status = wait_child(run.pid, Millis(10000));
