@@ -1,7 +1,14 @@
 // manager/droproot.cc — see droproot.hh.
 #include "manager/droproot.hh"
 
+#include <linux/capability.h>
 #include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <charconv>
 
@@ -28,6 +35,39 @@ std::string DropIdentity::text() const {
     out += "," + std::to_string(g);
   }
   return out;
+}
+
+Result<void, std::string> drop_thread_to(const DropIdentity& id, uint64_t keep_caps) {
+  auto fail = [](const char* what) {
+    return Err(std::string(what) + ": " + std::strerror(errno));
+  };
+  // Keep the permitted set across the uid change, then choose from it.
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) {
+    return fail("prctl(PR_SET_KEEPCAPS)");
+  }
+  if (syscall(SYS_setgroups, id.groups.size(), id.groups.data()) != 0) {
+    return fail("setgroups");
+  }
+  if (syscall(SYS_setresgid, id.gid, id.gid, id.gid) != 0) {
+    return fail("setresgid");
+  }
+  if (syscall(SYS_setresuid, id.uid, id.uid, id.uid) != 0) {
+    return fail("setresuid");
+  }
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    auto bits = static_cast<uint32_t>(keep_caps >> (32 * i));
+    data[i].effective = data[i].permitted = bits;
+    data[i].inheritable = 0;
+  }
+  if (syscall(SYS_capset, &hdr, data) != 0) {
+    return fail("capset");
+  }
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) {
+    return fail("prctl(PR_SET_KEEPCAPS, 0)");
+  }
+  return {};
 }
 
 Result<DropIdentity, std::string> resolve_drop_user(std::string_view spec) {

@@ -21,6 +21,13 @@ struct DropIdentity {
   std::string text() const;   // "uid:gid,sup,sup"
 };
 
+// Changes the CALLING THREAD to `id`, keeping only the capabilities whose
+// bits are set in `keep_caps` (bit n: Linux capability n, e.g. 0x3000 keeps
+// CAP_NET_ADMIN and CAP_NET_RAW). Raw system calls on purpose: glibc's
+// setuid() changes every thread at once, and capabilities belong to each
+// thread, so each thread of the manager runs this itself.
+Result<void, std::string> drop_thread_to(const DropIdentity& id, uint64_t keep_caps);
+
 // "uid[:gid[,sup_gid]*]" or "user_name[,sup_gid]*" (the primary group of a
 // user name is its /etc/passwd group). A numeric uid without a gid takes
 // the passwd entry's group if there is one, else the same number.

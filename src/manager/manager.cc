@@ -278,6 +278,32 @@ void Manager::register_option_sysctls() {
   ro_int("qnx.kern.priority", opts_.priority, "QNX priority of the main thread (-P)");
   ro_int("qnx.kern.threads", static_cast<int64_t>(pthreads_.size()), "packet threads (-t)");
   ro_str("qnx.kern.droproot_user", drop_.text(), "uid:gid,groups to drop to (-U), resolved");
+  // Writing a non-zero MASK drops to -U's user, keeping the capabilities
+  // whose numbers are the set bits (0x1000 CAP_NET_ADMIN, 0x2000
+  // CAP_NET_RAW, 0x400 CAP_NET_BIND_SERVICE); once only.
+  SysctlNode drop;
+  drop.name = "qnx.kern.droproot";
+  drop.type = SysctlType::kInt;
+  drop.description = "drop to -U's user keeping the capabilities in this mask (bit n: capability n)";
+  drop.writable = true;
+  drop.min = 0;
+  drop.max = (int64_t{1} << 41) - 1;  // CAP_LAST_CAP is 40 on this kernel
+  drop.get = [this] { return std::to_string(droproot_mask_ != 0 ? droproot_mask_ : droproot_requested_); };
+  drop.set = [this](std::string_view v) -> Result<void, Errno> {
+    int64_t mask = std::stoll(std::string(v));
+    if (droproot_mask_ != 0 || droproot_requested_ != 0) {
+      return Err(Errno{EPERM});  // one way: root is not coming back
+    }
+    if (mask == 0) {
+      return {};  // 0: stay root
+    }
+    if (geteuid() != 0) {
+      return Err(Errno{EPERM});  // not root: nothing to drop from
+    }
+    droproot_requested_ = mask;  // the main loop carries it out
+    return {};
+  };
+  (void)t.add(std::move(drop));
   (void)t.add_readonly(
       "kern.hostname", SysctlType::kString, [this] { return hostname_; },
       "host name (read at start; followed with tcpip confstr_monitor)");
@@ -603,11 +629,62 @@ Result<void, Errno> Manager::set_mtu(Ifnet& ifp, uint32_t mtu) {
 
 // --- the packet path ----------------------------------------------------------
 
+void Manager::droproot_check_this_thread() {
+  thread_local uint64_t seen = 0;
+  uint64_t gen = droproot_generation_.load(std::memory_order_acquire);
+  if (gen == seen) {
+    return;
+  }
+  seen = gen;
+  auto r = drop_thread_to(drop_, static_cast<uint64_t>(droproot_requested_));
+  std::lock_guard<std::mutex> g(droproot_mu_);
+  if (!r && droproot_error_.empty()) {
+    droproot_error_ = r.error();
+  }
+  --droproot_pending_;
+  droproot_cv_.notify_all();
+}
+
+// Runs on the main thread, without the stack lock: the other threads need
+// to reach their check, which some only do after taking the lock.
+void Manager::droproot_complete() {
+  {
+    std::lock_guard<std::mutex> g(droproot_mu_);
+    droproot_pending_ = static_cast<int>(pthreads_.size()) + 1;  // + the timer thread
+    droproot_error_.clear();
+  }
+  droproot_generation_.fetch_add(1, std::memory_order_release);
+  for (auto& pt : pthreads_) {
+    wake(pt->kick_fd);
+  }
+  itimerspec now_its{};
+  now_its.it_value.tv_nsec = 1;
+  timerfd_settime(timer_fd_, 0, &now_its, nullptr);  // the timer thread wakes
+  bool all = false;
+  {
+    std::unique_lock<std::mutex> g(droproot_mu_);
+    all = droproot_cv_.wait_for(g, std::chrono::seconds(10), [&] { return droproot_pending_ == 0; });
+  }
+  auto mine = drop_thread_to(drop_, static_cast<uint64_t>(droproot_requested_));
+  if (!all || !droproot_error_.empty() || !mine) {
+    // Some threads changed and others did not: no state to keep serving in.
+    log_msg(LOG_CRIT, "droproot failed (%s); exiting",
+            !all ? "threads did not answer"
+                 : (!mine ? mine.error().c_str() : droproot_error_.c_str()));
+    _exit(1);
+  }
+  std::lock_guard<std::mutex> g(mu_);
+  droproot_mask_ = droproot_requested_;
+  log_msg(LOG_NOTICE, "dropped root: now %s, capabilities kept 0x%llx", drop_.text().c_str(),
+          static_cast<unsigned long long>(droproot_mask_));
+}
+
 void Manager::packet_thread(int index) {
   PacketThread& pt = *pthreads_[index];
   epoll_event evs[32];
   while (!stopping_.load()) {
     int n = epoll_wait(pt.epfd, evs, 32, -1);
+    droproot_check_this_thread();
     for (int i = 0; i < n && !stopping_.load(); ++i) {
       if (evs[i].data.u64 == kKickEvent) {
         drain_eventfd(pt.kick_fd);
@@ -812,6 +889,7 @@ void Manager::timer_thread() {
     if (stopping_.load()) {
       break;
     }
+    droproot_check_this_thread();
     std::lock_guard<std::mutex> g(mu_);
     armed_deadline_ = Instant{Duration::max()};
     stack_->advance(now());
@@ -1127,6 +1205,14 @@ void Manager::run(int signal_fd) {
           auto it = sessions_.find(fd);
           if (it != sessions_.end()) {
             session_readable(*it->second);
+          }
+          bool drop = false;
+          {
+            std::lock_guard<std::mutex> g(mu_);
+            drop = droproot_requested_ != 0 && droproot_mask_ == 0;
+          }
+          if (drop) {
+            droproot_complete();
           }
           break;
         }

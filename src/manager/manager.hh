@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -97,6 +98,9 @@ class Manager : private IfDriverHooks, public ControlContext {
   void apply_link_states_locked();
   void shutdown();
   void timer_thread();
+  // qnx.kern.droproot: every thread drops itself (see droproot.hh).
+  void droproot_check_this_thread();
+  void droproot_complete();
 
   ManagerOptions opts_;
   DropIdentity drop_;  // -U, resolved; used when qnx.kern.droproot arrives
@@ -151,6 +155,18 @@ class Manager : private IfDriverHooks, public ControlContext {
   Thread timer_thread_;
   std::string main_prio_applied_;
   bool shut_down_ = false;
+
+  // qnx.kern.droproot. The sysctl write records the request under the
+  // stack lock; the main loop then asks every thread to drop (bumping the
+  // generation and waking them), waits for them without the lock, and drops
+  // itself last.
+  int64_t droproot_mask_ = 0;          // as applied (0: still root)
+  int64_t droproot_requested_ = 0;     // set by the sysctl, taken by the main loop
+  std::atomic<uint64_t> droproot_generation_{0};
+  std::mutex droproot_mu_;
+  std::condition_variable droproot_cv_;
+  int droproot_pending_ = 0;           // threads yet to report
+  std::string droproot_error_;
 };
 
 }  // namespace iopkt
