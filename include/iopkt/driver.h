@@ -138,6 +138,13 @@ struct iopkt_if_ops {
   /* Bring host links down without freeing anything: called from the
    * SIGSEGV handler, so async-signal-safe calls only. May be NULL. */
   void (*quiesce)(void *softc);
+  /* The stack gave the interface another link-layer address than the
+   * driver's (the generic mac= option): the driver must now receive frames
+   * sent to `mac` (e.g. turn promiscuous mode on). Called from inside
+   * if_attach, before it returns; a negative errno makes the attach fail.
+   * May be NULL (the driver delivers every frame anyway). Present when
+   * struct_size covers it. */
+  int (*set_lladdr)(void *softc, const uint8_t mac[IOPKT_ETHER_ADDR_LEN]);
 };
 
 /* Log levels (syslog's). */

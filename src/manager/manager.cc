@@ -118,7 +118,7 @@ iopkt_if* HostCallbacks::if_attach(iopkt_host* host, const iopkt_if_desc* desc,
     return nullptr;
   }
   if (desc == nullptr || ops == nullptr || desc->struct_size < sizeof(iopkt_if_desc) ||
-      ops->struct_size < sizeof(iopkt_if_ops) || ops->rx_burst == nullptr ||
+      ops->struct_size < offsetof(iopkt_if_ops, set_lladdr) || ops->rx_burst == nullptr ||
       ops->tx_burst == nullptr || ops->detach == nullptr) {
     set_err(err, errlen, "interface description or operations incomplete");
     return nullptr;
@@ -167,10 +167,20 @@ iopkt_if* HostCallbacks::if_attach(iopkt_host* host, const iopkt_if_desc* desc,
     set_err(err, errlen, ifp.error());
     return nullptr;
   }
+  if (g.mac && std::memcmp(g.mac->data(), desc->mac, 6) != 0 &&
+      ops->struct_size >= offsetof(iopkt_if_ops, set_lladdr) + sizeof ops->set_lladdr &&
+      ops->set_lladdr != nullptr) {
+    if (int rc = ops->set_lladdr(softc, g.mac->data()); rc < 0) {
+      (void)m->stack_->if_detach((*ifp)->name);
+      set_err(err, errlen, std::string("the driver cannot take mac=: ") + std::strerror(-rc));
+      return nullptr;
+    }
+  }
   auto dif = std::make_unique<DriverIf>();
   dif->ifindex = (*ifp)->index;
   dif->module = m->pending_attach_->module;
-  std::memcpy(&dif->ops, ops, sizeof(iopkt_if_ops));
+  // A module built before set_lladdr existed hands a shorter table.
+  std::memcpy(&dif->ops, ops, std::min<size_t>(ops->struct_size, sizeof(iopkt_if_ops)));
   dif->softc = softc;
   if (ops->quiesce != nullptr) {
     dif->quiesce_id = register_quiesce(ops->quiesce, softc);
