@@ -40,6 +40,7 @@ Stack::Stack(StackConfig cfg) : cfg_(std::move(cfg)), pool_(cfg_.pool), random_(
 Stack::~Stack() {
   // Sockets and interfaces hold Mbufs: free them before the pool goes.
   arp.entries.clear();  // entries hold callouts and packets
+  ip_reass_drain(*this);  // reassembly queues hold packets and a callout
   sockets_.clear();
   udp.by_port.clear();
   netisr_q_.clear();
@@ -47,6 +48,7 @@ Stack::~Stack() {
 }
 
 void Stack::register_sysctls() {
+  ip_register_sysctls(*this);  // net.inet.icmp.*, net.inet.ip.frag* (ip_icmp.cc)
   (void)sysctl_.add_readonly(
       "net.route.stats.lookups", SysctlType::kInt, [this] { return std::to_string(rt.stat.lookups); },
       "route lookups");

@@ -244,7 +244,8 @@ void arp_announce(Stack& stack, Ifnet& ifp, InAddr addr) noexcept {
   arp_send(stack, ifp, kOpRequest, kBroadcastMac, addr, EtherAddr{}, addr);
 }
 
-Result<void, Errno> arp_add_static(Stack& stack, Ifnet& ifp, InAddr addr, const EtherAddr& mac) {
+Result<void, Errno> arp_add_static(Stack& stack, Ifnet& ifp, InAddr addr, const EtherAddr& mac,
+                                   bool temp) {
   if (ifp.type != IfType::kEther) {
     return Err(Errno{EOPNOTSUPP});
   }
@@ -260,9 +261,11 @@ Result<void, Errno> arp_add_static(Stack& stack, Ifnet& ifp, InAddr addr, const 
   ArpKey key{ifp.index, addr.v};
   ArpEntry& e = arp_entry_create(stack, key);
   e.permanent = false;
-  arp_resolved(stack, key, e, mac);  // sends what was held
-  e.permanent = true;
-  e.timer->stop();
+  arp_resolved(stack, key, e, mac);  // sends what was held, arms the expiry
+  if (!temp) {
+    e.permanent = true;
+    e.timer->stop();
+  }
   return {};
 }
 

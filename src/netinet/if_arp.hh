@@ -78,9 +78,11 @@ void arp_input(Stack& stack, Mbuf m, Ifnet& ifp) noexcept;
 void ether_output_ip(Stack& stack, Ifnet& ifp, Mbuf m, InAddr nexthop) noexcept;
 // Announce `addr` on `ifp` (gratuitous ARP request, RFC 5227 §3).
 void arp_announce(Stack& stack, Ifnet& ifp, InAddr addr) noexcept;
-// arp -s: a permanent entry (replaces a learnt one). EINVAL for a group
-// MAC, ENETUNREACH when `addr` is not on a subnet of `ifp`.
-Result<void, Errno> arp_add_static(Stack& stack, Ifnet& ifp, InAddr addr, const EtherAddr& mac);
+// arp -s: an entry set by hand (replaces a learnt one); permanent unless
+// `temp` (then it expires as a learnt one would). EINVAL for a group MAC,
+// ENETUNREACH when `addr` is not on a subnet of `ifp`.
+Result<void, Errno> arp_add_static(Stack& stack, Ifnet& ifp, InAddr addr, const EtherAddr& mac,
+                                   bool temp = false);
 // arp -d: ENOENT when there is no entry (ifp null: any interface).
 Result<void, Errno> arp_delete(Stack& stack, Ifnet* ifp, InAddr addr);
 // Forget every entry of an interface (detach, address change).

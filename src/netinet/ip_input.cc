@@ -2,23 +2,25 @@
 // Read RFC 1122 §3.2.1 before changing this file.
 //
 // Validates the header (each refusal a named counter), trims link padding,
-// and delivers packets addressed to this host to the transport protocol.
-// Reassembly, options processing, forwarding and ICMP errors arrive with the
-// IPv4 issue; until then fragments and packets for other hosts are counted
-// and dropped.
+// checks the options (parameter problem on a bad one), reassembles
+// fragments (ip_reass.cc), and delivers packets addressed to this host to
+// raw sockets and to the transport protocol. Forwarding arrives with the
+// routing work; until then packets for other hosts are counted and dropped.
 #include <sys/socket.h>
 
 #include <array>
 
 #include "core/stack.hh"
+#include "netinet/icmp_var.hh"
 #include "netinet/ip.hh"
+#include "netinet/ip_icmp.hh"
 #include "netinet/ip_var.hh"
 #include "netinet/udp_var.hh"
 
 namespace iopkt {
 
 std::span<const CounterInfo> ipstat_fields() {
-  static constexpr std::array<CounterInfo, 15> kFields{{
+  static constexpr CounterInfo kFields[] = {
       {"total", &IpStat::total},
       {"badsum", &IpStat::badsum},
       {"tooshort", &IpStat::tooshort},
@@ -34,7 +36,22 @@ std::span<const CounterInfo> ipstat_fields() {
       {"noroute", &IpStat::noroute},
       {"toolong", &IpStat::toolong},
       {"odropped", &IpStat::odropped},
-  }};
+      {"badoptions", &IpStat::badoptions},
+      {"srcroute", &IpStat::srcroute},
+      {"fragdropped", &IpStat::fragdropped},
+      {"fragtimeout", &IpStat::fragtimeout},
+      {"reassembled", &IpStat::reassembled},
+      {"fragoverlap", &IpStat::fragoverlap},
+      {"fragdup", &IpStat::fragdup},
+      {"fragmemdrop", &IpStat::fragmemdrop},
+      {"fragtoolong", &IpStat::fragtoolong},
+      {"fragbad", &IpStat::fragbad},
+      {"fragtiny", &IpStat::fragtiny},
+      {"fragmented", &IpStat::fragmented},
+      {"ofragments", &IpStat::ofragments},
+      {"cantfrag", &IpStat::cantfrag},
+      {"rawfull", &IpStat::rawfull},
+  };
   return kFields;
 }
 
@@ -72,11 +89,21 @@ void ip_input(Stack& stack, Mbuf m, Ifnet& rcvif) noexcept {
   auto parsed = IpHeader::parse(first, packet_len);
   if (!parsed) {
     switch (parsed.error()) {
-      case IpParseError::kTooShort: ++st.tooshort; break;
-      case IpParseError::kBadVersion: ++st.badvers; break;
-      case IpParseError::kBadHeaderLen: ++st.badhlen; break;
-      case IpParseError::kBadLength: ++st.badlen; break;
-      case IpParseError::kBadChecksum: ++st.badsum; break;
+      case IpParseError::kTooShort:
+        ++st.tooshort;
+        break;
+      case IpParseError::kBadVersion:
+        ++st.badvers;
+        break;
+      case IpParseError::kBadHeaderLen:
+        ++st.badhlen;
+        break;
+      case IpParseError::kBadLength:
+        ++st.badlen;
+        break;
+      case IpParseError::kBadChecksum:
+        ++st.badsum;
+        break;
     }
     return;
   }
@@ -93,24 +120,75 @@ void ip_input(Stack& stack, Mbuf m, Ifnet& rcvif) noexcept {
     ++st.cantforward;
     return;
   }
-  if (ip.more_fragments() || ip.frag_offset_bytes() != 0) {
-    ++st.fragments;
-    return;
-  }
   // Link layers pad short frames: keep only what IP says is the packet.
   if (packet_len > ip.total_len()) {
     m.trim_back(packet_len - ip.total_len());
   }
-  InAddr src = ip.src(), dst = ip.dst();
-  uint8_t proto = ip.protocol();
-  m.trim_front(ip.header_len());  // `ip` is dead from here on
+  size_t hlen = ip.header_len();
+  if (hlen > IpHeader::kMinSize) {
+    auto opts = ip_options_check(ip.options());
+    if (!opts) {
+      // RFC 1122 §3.2.1.8 / RFC 792: a malformed option is a parameter
+      // problem pointing at the octet in error; the packet is dropped.
+      ++st.badoptions;
+      icmp_error(stack, std::move(m), kIcmpParamProblem, kIcmpParamProbPointer,
+                 opts.error().pointer);
+      return;
+    }
+    if (opts->source_route && !opts->route_exhausted) {
+      // The source route names further hops: following it is forwarding,
+      // which this host does not do (RFC 1122 §3.3.5 lets a host refuse
+      // to be an intermediate hop). NetBSD with ip_forwsrcrt off answers
+      // "source route failed" (RFC 792 type 3 code 5); so do we.
+      ++st.srcroute;
+      icmp_error(stack, std::move(m), kIcmpUnreach, kIcmpUnreachSrcFail, 0);
+      return;
+    }
+    // An exhausted source route has reached its final destination (RFC 1122
+    // §3.2.1.8(c)): delivered like any packet.
+  }
+  if (ip.more_fragments() || ip.frag_offset_bytes() != 0) {
+    ++st.fragments;
+    m = ip_reass(stack, std::move(m));  // `ip` is dead from here on
+    if (!m) {
+      return;  // kept for later, or dropped and counted
+    }
+  }
+  ip_deliver(stack, std::move(m), rcvif);
+}
+
+void ip_deliver(Stack& stack, Mbuf m, Ifnet& rcvif) noexcept {
+  IpStat& st = stack.ip.stat;
+  auto h = m.pullup(IpHeader::kMinSize);
+  if (h.empty()) {
+    ++st.odropped;  // out of clusters for the pullup
+    return;
+  }
+  size_t hlen = (std::to_integer<size_t>(h[0]) & 0xf) * 4;
+  uint8_t proto = std::to_integer<uint8_t>(h[9]);
+  InAddr src{load_be32(h, 12)}, dst{load_be32(h, 16)};
+  // Raw sockets see every packet of their protocol first, header included
+  // (Linux raw_local_deliver; BSD hands ICMP and unknown protocols to
+  // rip_input).
+  bool raw = rip_input(stack, m, src, dst, proto);
   switch (proto) {
+    case kIpProtoIcmp:
+      ++st.delivered;
+      icmp_input(stack, std::move(m), hlen, rcvif);
+      return;
     case kIpProtoUdp:
       ++st.delivered;
-      udp_input(stack, std::move(m), src, dst, rcvif);
+      udp_input(stack, std::move(m), hlen, rcvif);
       return;
     default:
+      if (raw) {
+        ++st.delivered;
+        return;
+      }
       ++st.noproto;
+      // RFC 1122 §3.2.2.1: protocol unreachable for a protocol nobody
+      // carries (not sent when a raw socket took the packet, as Linux).
+      icmp_error(stack, std::move(m), kIcmpUnreach, kIcmpUnreachProtocol, 0);
       return;
   }
 }

@@ -4,17 +4,25 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <span>
+#include <vector>
 
+#include "kern/callout.hh"
 #include "kern/mbuf.hh"
 #include "kern/result.hh"
+#include "kern/time.hh"
+#include "netinet/icmp_var.hh"
 #include "netinet/in.hh"
 
 namespace iopkt {
 
 class Stack;
 class Ifnet;
+class Socket;
 struct InIfaddr;
+struct SockAddr;
 
 struct IpStat {
   uint64_t total = 0;        // packets received
@@ -24,14 +32,32 @@ struct IpStat {
   uint64_t badlen = 0;       // total length inconsistent
   uint64_t badvers = 0;      // version != 4
   uint64_t badaddr = 0;      // martian source or destination (RFC 1122 §3.2.1.3)
-  uint64_t fragments = 0;    // fragments received (dropped until reassembly lands)
+  uint64_t fragments = 0;    // fragments received
   uint64_t cantforward = 0;  // not for us and forwarding is off
   uint64_t noproto = 0;      // no protocol for the packet
   uint64_t delivered = 0;    // to upper layers
   uint64_t localout = 0;     // packets sent by this host
   uint64_t noroute = 0;      // output: no route
-  uint64_t toolong = 0;      // output: larger than the MTU, fragmentation not yet done
+  uint64_t toolong = 0;      // output: larger than 65535 bytes
   uint64_t odropped = 0;     // output: no buffers
+  // Options (RFC 791 §3.1, RFC 1122 §3.2.1.8).
+  uint64_t badoptions = 0;  // malformed options: parameter problem sent
+  uint64_t srcroute = 0;    // source route still to be followed: this host does not forward
+  // Reassembly (ip_reass.cc, RFC 791 §3.2, RFC 815).
+  uint64_t fragdropped = 0;  // fragments dropped, for any reason below
+  uint64_t fragtimeout = 0;  // datagrams given up after net.inet.ip.fragttl
+  uint64_t reassembled = 0;  // datagrams reassembled
+  uint64_t fragoverlap = 0;  // datagrams dropped for overlapping fragments
+  uint64_t fragdup = 0;      // exact duplicate fragments (dropped, harmless)
+  uint64_t fragmemdrop = 0;  // fragments dropped by the memory or queue limits
+  uint64_t fragtoolong = 0;  // datagrams that would exceed 65535 bytes
+  uint64_t fragbad = 0;      // zero length, not a multiple of 8, or inconsistent end
+  uint64_t fragtiny = 0;     // tiny-fragment attack shapes (RFC 1858 §3)
+  // Fragmentation on output (ip_output.cc).
+  uint64_t fragmented = 0;  // datagrams fragmented
+  uint64_t ofragments = 0;  // fragments sent
+  uint64_t cantfrag = 0;    // too big for the MTU with DF set: EMSGSIZE
+  uint64_t rawfull = 0;     // copies a raw socket had no room for
 };
 
 struct CounterInfo {
@@ -40,15 +66,62 @@ struct CounterInfo {
 };
 std::span<const CounterInfo> ipstat_fields();
 
+// A datagram being reassembled is keyed by (src, dst, protocol, id),
+// RFC 791 §3.2.
+struct IpReassKey {
+  uint32_t src = 0, dst = 0;
+  uint16_t id = 0;
+  uint8_t proto = 0;
+  auto operator<=>(const IpReassKey&) const = default;
+};
+struct IpFragment {
+  uint32_t off = 0, end = 0;  // payload bytes [off, end) of the datagram
+  uint8_t hlen = 0;           // IP header length of this fragment
+  Mbuf m;                     // the whole fragment as received, IP header included
+};
+struct IpReassQueue {
+  std::vector<IpFragment> frags;  // sorted by off, never overlapping
+  uint32_t total = 0;             // payload length, known once the last fragment came
+  bool have_last = false;
+  Instant expire{};
+  size_t mem = 0;  // charged against IpReassState::mem
+};
+struct IpReassState {
+  std::map<IpReassKey, IpReassQueue> queues;
+  size_t mem = 0;                  // bytes charged by every queue
+  std::unique_ptr<Callout> timer;  // the earliest expiry; created on first use
+  int64_t fragttl = 30;  // net.inet.ip.fragttl, seconds (RFC 791 §3.2 suggests 15; Linux 30)
+  int64_t maxfragpackets = 256;  // net.inet.ip.maxfragpackets: datagrams at once (NetBSD 200)
+  int64_t maxfragsperpacket =
+      64;  // net.inet.ip.maxfragsperpacket: a 64 KB datagram over 1500 needs 45
+  int64_t maxfragmem = 4 << 20;  // net.inet.ip.maxfragmem: bytes (Linux ipfrag_high_thresh)
+};
+
 struct IpState {
   IpStat stat;
   uint16_t next_id = 0;
   int64_t default_ttl = 64;  // net.inet.ip.ttl
+  IcmpState icmp;
+  IpReassState reass;
+  std::vector<Socket*> raw_sockets;  // SOCK_RAW, in creation order
 };
+
+// Reassembly (ip_reass.cc). `m` is a fragment addressed to this host, at
+// its IP header, header and options already validated. Returns the whole
+// datagram (header rewritten: no MF, offset 0, new length and checksum)
+// when this fragment completes it, else an empty Mbuf (kept or dropped).
+Mbuf ip_reass(Stack& stack, Mbuf m) noexcept;
+// Free every queue and the timer (Stack's destructor, before the pool and
+// the callout wheel go).
+void ip_reass_drain(Stack& stack) noexcept;
 
 // RFC 791 / RFC 1122 §3.2.1: validate, then deliver locally (forwarding
 // arrives with the routing work). Consumes m; `m` starts at the IP header.
 void ip_input(Stack& stack, Mbuf m, Ifnet& rcvif) noexcept;
+
+// Local delivery of a whole datagram (after reassembly): raw sockets, then
+// the transport protocol, or protocol unreachable. `m` at the IP header.
+void ip_deliver(Stack& stack, Mbuf m, Ifnet& rcvif) noexcept;
 
 // The route for a destination in FIB `fib` (ip_route.cc): this host's own
 // addresses and 127/8 go through lo0, as BSD routes local addresses through
@@ -71,14 +144,34 @@ struct IpOutputArgs {
   uint8_t protocol = 0;
   uint8_t ttl = 64;
   uint8_t tos = 0;
+  bool df = false;  // set Don't Fragment: too big for the route is EMSGSIZE
 };
-// Prepends the IPv4 header to the transport payload `m` and sends it.
-// Consumes m, even on error.
+// Prepends the IPv4 header to the transport payload `m` and sends it,
+// in fragments when it is larger than the route's MTU (RFC 791 §3.2); no
+// IP options are emitted. Consumes m, even on error. kTooBig: over 65535
+// bytes, or over the MTU with df.
 enum class IpOutputError : uint8_t { kNoRoute, kNoBuffers, kTooBig, kHostUnreach };
 int ip_output_errno(IpOutputError e);
 struct IpOutputOk {};
 
-Result<IpOutputOk, IpOutputError> ip_output(Stack& stack, Mbuf m, const IpOutputArgs& args) noexcept;
+Result<IpOutputOk, IpOutputError> ip_output(Stack& stack, Mbuf m,
+                                            const IpOutputArgs& args) noexcept;
+
+// Sends a packet whose header the caller wrote (IP_HDRINCL): the header
+// must be complete with a total length equal to m.len(); a zero source is
+// filled from the route, a zero id chosen, the checksum computed (as
+// Linux). Routed by the header's destination. Fragments unless DF is set.
+Result<IpOutputOk, IpOutputError> ip_output_hdrincl(Stack& stack, Mbuf m, uint32_t fib) noexcept;
+
+// Raw IP sockets (raw_ip.cc, BSD rip_*). rip_input gives every raw socket
+// of the packet's protocol a copy of `m` (at the IP header, header
+// included, as BSD and Linux); true if one took it.
+bool rip_input(Stack& stack, const Mbuf& m, InAddr src, InAddr dst, uint8_t proto) noexcept;
+Result<void, Errno> rip_attach(Stack& stack, Socket& so);
+Result<void, Errno> rip_bind(Stack& stack, Socket& so, const SockAddr& addr);
+Result<void, Errno> rip_connect(Stack& stack, Socket& so, const SockAddr& addr);
+Result<void, Errno> rip_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to);
+void rip_detach(Stack& stack, Socket& so);
 
 Result<IpRoute, IpOutputError> ip_route_lookup(Stack& stack, InAddr dst, uint32_t fib = 0);
 

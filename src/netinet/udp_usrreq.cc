@@ -9,7 +9,9 @@
 #include <optional>
 
 #include "core/stack.hh"
+#include "netinet/icmp_var.hh"
 #include "netinet/ip.hh"
+#include "netinet/ip_icmp.hh"
 #include "netinet/ip_var.hh"
 #include "netinet/udp.hh"
 #include "netinet/udp_var.hh"
@@ -17,16 +19,13 @@
 namespace iopkt {
 
 std::span<const UdpCounterInfo> udpstat_fields() {
-  static constexpr std::array<UdpCounterInfo, 8> kFields{{
-      {"ipackets", &UdpStat::ipackets},
-      {"hdrops", &UdpStat::hdrops},
-      {"badlen", &UdpStat::badlen},
-      {"badsum", &UdpStat::badsum},
-      {"noport", &UdpStat::noport},
-      {"noportbcast", &UdpStat::noportbcast},
-      {"fullsock", &UdpStat::fullsock},
-      {"opackets", &UdpStat::opackets},
-  }};
+  static constexpr UdpCounterInfo kFields[] = {
+      {"ipackets", &UdpStat::ipackets}, {"hdrops", &UdpStat::hdrops},
+      {"badlen", &UdpStat::badlen},     {"badsum", &UdpStat::badsum},
+      {"noport", &UdpStat::noport},     {"noportbcast", &UdpStat::noportbcast},
+      {"fullsock", &UdpStat::fullsock}, {"opackets", &UdpStat::opackets},
+      {"icmperr", &UdpStat::icmperr},   {"icmpnomatch", &UdpStat::icmpnomatch},
+  };
   return kFields;
 }
 
@@ -178,8 +177,7 @@ Result<void, Errno> udp_send(Stack& stack, Socket& so, Mbuf payload, const SockA
   } else {
     return Err(Errno{EDESTADDRREQ});
   }
-  if (payload.len() > kUdpMaxPayload ||
-      payload.len() > static_cast<size_t>(stack.udp.sendspace)) {
+  if (payload.len() > kUdpMaxPayload || payload.len() > static_cast<size_t>(stack.udp.sendspace)) {
     return Err(Errno{EMSGSIZE});
   }
   if (dst.in.is_broadcast() && !(so.options & kSoBroadcast)) {
@@ -265,12 +263,17 @@ void udp_append(Stack& stack, Socket& so, Mbuf data, InAddr src, uint16_t sport)
 
 }  // namespace
 
-void udp_input(Stack& stack, Mbuf m, InAddr ip_src, InAddr ip_dst, Ifnet& rcvif) noexcept {
+void udp_input(Stack& stack, Mbuf m, size_t iphlen, Ifnet& rcvif) noexcept {
   UdpStat& st = stack.udp.stat;
   ++st.ipackets;
-  size_t ip_len = m.len();
-  auto first = m.pullup(std::min(ip_len, UdpHeader::kSize));
-  auto parsed = UdpHeader::parse(first, ip_len);
+  size_t ip_len = m.len() - iphlen;
+  auto first = m.pullup(iphlen + std::min(ip_len, UdpHeader::kSize));
+  if (first.empty()) {
+    ++st.hdrops;
+    return;
+  }
+  InAddr ip_src{load_be32(first, 12)}, ip_dst{load_be32(first, 16)};
+  auto parsed = UdpHeader::parse(std::span<const std::byte>(first).subspan(iphlen), ip_len);
   if (!parsed) {
     ++(parsed.error() == UdpParseError::kTooShort ? st.hdrops : st.badlen);
     return;
@@ -284,13 +287,13 @@ void udp_input(Stack& stack, Mbuf m, InAddr ip_src, InAddr ip_dst, Ifnet& rcvif)
   // RFC 1122 §4.1.3.4: verify when the sender computed a checksum.
   // Frames looped back by this stack were summed moments ago.
   if (has_cksum && !(m.hdr().flags & kMbufLoop)) {
-    uint32_t sum = in_cksum_add_mbuf(in_pseudo_sum(ip_src, ip_dst, kIpProtoUdp, len), m, 0, len);
+    uint32_t sum =
+        in_cksum_add_mbuf(in_pseudo_sum(ip_src, ip_dst, kIpProtoUdp, len), m, iphlen, len);
     if (in_cksum_finish(sum) != 0) {
       ++st.badsum;
       return;
     }
   }
-  m.trim_front(UdpHeader::kSize);
   bool multi = ip_dst.is_broadcast() || ip_dst.is_multicast() ||
                (m.hdr().flags & (kMbufBcast | kMbufMcast)) != 0;
   if (!multi) {
@@ -298,13 +301,9 @@ void udp_input(Stack& stack, Mbuf m, InAddr ip_src, InAddr ip_dst, Ifnet& rcvif)
       multi = multi || (!ia.broadcast.is_any() && ia.broadcast == ip_dst);
     }
   }
-  auto it = stack.udp.by_port.find(dport);
-  if (it == stack.udp.by_port.end()) {
-    ++(multi ? st.noportbcast : st.noport);  // ICMP port unreachable comes with the ICMP work
-    return;
-  }
   std::vector<Socket*> targets;
-  if (multi) {
+  auto it = stack.udp.by_port.find(dport);
+  if (it != stack.udp.by_port.end() && multi) {
     // RFC 1122 §4.1.3.5 leaves it open; BSD and Linux deliver broadcast and
     // multicast to every matching socket.
     for (Socket* so : it->second) {
@@ -313,7 +312,7 @@ void udp_input(Stack& stack, Mbuf m, InAddr ip_src, InAddr ip_dst, Ifnet& rcvif)
         targets.push_back(so);
       }
     }
-  } else {
+  } else if (it != stack.udp.by_port.end()) {
     Socket* best = nullptr;
     for (Socket* so : it->second) {
       if (udp_matches(*so, ip_src, sport, ip_dst) &&
@@ -326,9 +325,18 @@ void udp_input(Stack& stack, Mbuf m, InAddr ip_src, InAddr ip_dst, Ifnet& rcvif)
     }
   }
   if (targets.empty()) {
-    ++(multi ? st.noportbcast : st.noport);
+    if (multi) {
+      ++st.noportbcast;
+      return;
+    }
+    ++st.noport;
+    // RFC 1122 §4.1.3.1: "If a datagram arrives addressed to a UDP port
+    // for which there is no pending LISTEN call, UDP SHOULD send an ICMP
+    // Port Unreachable message." The datagram is quoted as received.
+    icmp_error(stack, std::move(m), kIcmpUnreach, kIcmpUnreachPort, 0);
     return;
   }
+  m.trim_front(iphlen + UdpHeader::kSize);
   for (size_t i = 0; i + 1 < targets.size(); ++i) {
     Mbuf copy = m.share(0, m.len());
     if (copy) {
@@ -336,6 +344,71 @@ void udp_input(Stack& stack, Mbuf m, InAddr ip_src, InAddr ip_dst, Ifnet& rcvif)
     }
   }
   udp_append(stack, *targets.back(), std::move(m), ip_src, sport);
+}
+
+namespace {
+
+// Linux's icmp_err_convert for destination unreachable: the errno and
+// whether the error is "hard" (reported to a connected socket without
+// IP_RECVERR). Soft errors (need-frag, TOS unreachables, source route
+// failed) are not reported to UDP sockets.
+struct UnreachErr {
+  int err;
+  bool hard;
+};
+constexpr std::array<UnreachErr, kIcmpUnreachMaxCode + 1> kUnreachErrs{{
+    {ENETUNREACH, true},    // 0 net
+    {EHOSTUNREACH, true},   // 1 host
+    {ENOPROTOOPT, true},    // 2 protocol
+    {ECONNREFUSED, true},   // 3 port
+    {EMSGSIZE, false},      // 4 fragmentation needed
+    {EOPNOTSUPP, false},    // 5 source route failed
+    {ENETUNREACH, true},    // 6 net unknown
+    {EHOSTDOWN, true},      // 7 host unknown
+    {ENONET, true},         // 8 host isolated
+    {ENETUNREACH, true},    // 9 net prohibited
+    {EHOSTUNREACH, true},   // 10 host prohibited
+    {ENETUNREACH, false},   // 11 net for TOS
+    {EHOSTUNREACH, false},  // 12 host for TOS
+    {EHOSTUNREACH, true},   // 13 communication prohibited (RFC 1812)
+    {EHOSTUNREACH, true},   // 14 host precedence violation
+    {EHOSTUNREACH, true},   // 15 precedence cutoff
+}};
+
+}  // namespace
+
+void udp_ctlinput(Stack& stack, uint8_t type, uint8_t code,
+                  std::span<const std::byte> quoted) noexcept {
+  UdpStat& st = stack.udp.stat;
+  size_t qhl = (std::to_integer<size_t>(quoted[0]) & 0xf) * 4;
+  InAddr qsrc{load_be32(quoted, 12)}, qdst{load_be32(quoted, 16)};
+  uint16_t sport = load_be16(quoted, qhl), dport = load_be16(quoted, qhl + 2);
+  int err = 0;
+  if (type == kIcmpUnreach && code <= kIcmpUnreachMaxCode && kUnreachErrs[code].hard) {
+    err = kUnreachErrs[code].err;
+  } else if (type == kIcmpParamProblem) {
+    err = EPROTO;  // Linux: a hard error
+  }
+  // RFC 5927 §4.1 and Linux __udp4_lib_err: act only on a datagram this
+  // host could have sent — our source address, a socket on that port
+  // connected to the quoted destination. Only connected sockets learn of
+  // it (an unconnected one has no single peer to blame), as on Linux
+  // without IP_RECVERR.
+  auto it = stack.udp.by_port.find(sport);
+  if (err == 0 || stack.in_local_ifnet(qsrc) == nullptr || it == stack.udp.by_port.end()) {
+    ++st.icmpnomatch;
+    return;
+  }
+  bool any = false;
+  for (Socket* so : it->second) {
+    if (so->inp.connected() && so->inp.faddr == qdst && so->inp.fport == dport &&
+        (so->inp.laddr.is_any() || so->inp.laddr == qsrc)) {
+      so->so_error = err;
+      stack.so_wakeup(*so);
+      any = true;
+    }
+  }
+  ++(any ? st.icmperr : st.icmpnomatch);
 }
 
 }  // namespace iopkt

@@ -53,11 +53,14 @@ class Socket {
   int domain = 0;    // AF_INET, AF_INET6
   int type = 0;      // SOCK_DGRAM, ...
   int protocol = 0;  // IPPROTO_UDP, ...
+  // Raw and echo (ping) sockets use inp.faddr alone for "connected"; an
+  // echo socket's lport is its ICMP identifier.
   InPcb inp;
-  uint32_t options = 0;  // kSo*
-  int so_error = 0;      // pending asynchronous error (SO_ERROR)
+  uint32_t options = 0;                       // kSo*
+  int so_error = 0;                           // pending asynchronous error (SO_ERROR)
   bool cant_send = false, cant_recv = false;  // after shutdown
   uint8_t ip_ttl = 64, ip_tos = 0;
+  bool hdrincl = false;  // raw sockets: the caller writes the IP header (IP_HDRINCL)
 
   // Receive queue (datagram sockets): whole datagrams, bytes counted
   // against rcv_hiwat as BSD's sbspace; a datagram that does not fit is

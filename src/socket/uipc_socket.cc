@@ -9,6 +9,8 @@
 #include <cstring>
 
 #include "core/stack.hh"
+#include "netinet/icmp_var.hh"
+#include "netinet/ip_var.hh"
 #include "netinet/udp_var.hh"
 
 namespace iopkt {
@@ -20,6 +22,14 @@ SockAddr SockAddr::inet(InAddr a, uint16_t port) {
   s.port = port;
   return s;
 }
+
+namespace {
+
+// Which protocol serves a socket.
+bool so_is_raw(const Socket& so) { return so.type == SOCK_RAW; }
+bool so_is_ping(const Socket& so) { return so.type == SOCK_DGRAM && so.protocol == IPPROTO_ICMP; }
+
+}  // namespace
 
 Socket* Stack::so_find(SocketId so) {
   auto it = sockets_.find(so);
@@ -36,12 +46,22 @@ Result<SocketId, Errno> Stack::so_create(int domain, int type, int protocol) {
     return Err(Errno{EAFNOSUPPORT});
   }
   if (type == SOCK_DGRAM) {
-    if (protocol != 0 && protocol != IPPROTO_UDP) {
+    // UDP, or Linux's ICMP echo sockets (IPPROTO_ICMP).
+    if (protocol != 0 && protocol != IPPROTO_UDP && protocol != IPPROTO_ICMP) {
       return Err(Errno{EPROTONOSUPPORT});
     }
-    protocol = IPPROTO_UDP;
-  } else if (type == SOCK_STREAM || type == SOCK_RAW) {
-    // TCP arrives with the TCP issue, raw sockets with the IPv4 issue.
+    protocol = protocol == 0 ? IPPROTO_UDP : protocol;
+  } else if (type == SOCK_RAW) {
+    // Any protocol but 0 (Linux: EPROTONOSUPPORT); above 255 EINVAL as
+    // Linux. TODO(issue 9): only with the raw-socket privilege.
+    if (protocol < 0 || protocol > 255) {
+      return Err(Errno{EINVAL});
+    }
+    if (protocol == 0) {
+      return Err(Errno{EPROTONOSUPPORT});
+    }
+  } else if (type == SOCK_STREAM) {
+    // TCP arrives with the TCP issue.
     return Err(Errno{EPROTONOSUPPORT});
   } else {
     return Err(Errno{ESOCKTNOSUPPORT});
@@ -53,6 +73,11 @@ Result<SocketId, Errno> Stack::so_create(int domain, int type, int protocol) {
   so->protocol = protocol;
   so->rcv_hiwat = static_cast<size_t>(udp.recvspace);
   so->ip_ttl = static_cast<uint8_t>(ip.default_ttl);
+  if (type == SOCK_RAW) {
+    (void)rip_attach(*this, *so);
+  } else if (protocol == IPPROTO_ICMP) {
+    (void)ping_attach(*this, *so);
+  }
   SocketId id = so->id;
   sockets_.emplace(id, std::move(so));
   return id;
@@ -63,6 +88,12 @@ Result<void, Errno> Stack::so_bind(SocketId id, const SockAddr& addr) {
   if (so == nullptr) {
     return Err(Errno{EBADF});
   }
+  if (so_is_raw(*so)) {
+    return rip_bind(*this, *so, addr);
+  }
+  if (so_is_ping(*so)) {
+    return ping_bind(*this, *so, addr);
+  }
   return udp_bind(*this, *so, addr);
 }
 
@@ -70,6 +101,12 @@ Result<void, Errno> Stack::so_connect(SocketId id, const SockAddr& addr) {
   Socket* so = so_find(id);
   if (so == nullptr) {
     return Err(Errno{EBADF});
+  }
+  if (so_is_raw(*so)) {
+    return rip_connect(*this, *so, addr);
+  }
+  if (so_is_ping(*so)) {
+    return ping_connect(*this, *so, addr);
   }
   return udp_connect(*this, *so, addr);
 }
@@ -87,7 +124,9 @@ Result<SockAddr, Errno> Stack::so_getpeername(SocketId id) {
   if (so == nullptr) {
     return Err(Errno{EBADF});
   }
-  if (!so->inp.connected()) {
+  bool connected =
+      so_is_raw(*so) || so_is_ping(*so) ? !so->inp.faddr.is_any() : so->inp.connected();
+  if (!connected) {
     return Err(Errno{ENOTCONN});
   }
   return SockAddr::inet(so->inp.faddr, so->inp.fport);
@@ -166,6 +205,13 @@ Result<void, Errno> Stack::so_setsockopt(SocketId id, int level, int name,
       so->ip_tos = static_cast<uint8_t>(*v & 0xff);
       return {};
     }
+    if (name == IP_HDRINCL) {
+      if (!so_is_raw(*so)) {
+        return Err(Errno{ENOPROTOOPT});  // as Linux on non-raw sockets
+      }
+      so->hdrincl = *v != 0 || so->protocol == IPPROTO_RAW;
+      return {};
+    }
   }
   return Err(Errno{ENOPROTOOPT});
 }
@@ -183,17 +229,23 @@ Result<std::vector<std::byte>, Errno> Stack::so_getsockopt(SocketId id, int leve
       }
     }
     switch (name) {
-      case SO_TYPE: return int_bytes(so->type);
-      case SO_PROTOCOL: return int_bytes(so->protocol);
-      case SO_DOMAIN: return int_bytes(so->domain);
-      case SO_RCVBUF: return int_bytes(static_cast<int>(so->rcv_hiwat));
-      case SO_SNDBUF: return int_bytes(static_cast<int>(so->snd_hiwat));
+      case SO_TYPE:
+        return int_bytes(so->type);
+      case SO_PROTOCOL:
+        return int_bytes(so->protocol);
+      case SO_DOMAIN:
+        return int_bytes(so->domain);
+      case SO_RCVBUF:
+        return int_bytes(static_cast<int>(so->rcv_hiwat));
+      case SO_SNDBUF:
+        return int_bytes(static_cast<int>(so->snd_hiwat));
       case SO_ERROR: {
         int e = so->so_error;
         so->so_error = 0;  // reading SO_ERROR clears it (socket(7))
         return int_bytes(e);
       }
-      default: return Err(Errno{ENOPROTOOPT});
+      default:
+        return Err(Errno{ENOPROTOOPT});
     }
   }
   if (level == IPPROTO_IP) {
@@ -202,6 +254,9 @@ Result<std::vector<std::byte>, Errno> Stack::so_getsockopt(SocketId id, int leve
     }
     if (name == IP_TOS) {
       return int_bytes(so->ip_tos);
+    }
+    if (name == IP_HDRINCL && so_is_raw(*so)) {
+      return int_bytes(so->hdrincl ? 1 : 0);
     }
   }
   return Err(Errno{ENOPROTOOPT});
@@ -238,7 +293,14 @@ void Stack::so_close(SocketId id) {
   if (it == sockets_.end()) {
     return;
   }
-  udp_detach(*this, *it->second);
+  Socket& so = *it->second;
+  if (so_is_raw(so)) {
+    rip_detach(*this, so);
+  } else if (so_is_ping(so)) {
+    ping_detach(*this, so);
+  } else {
+    udp_detach(*this, so);
+  }
   std::erase(socket_events_, id);
   sockets_.erase(it);
 }
@@ -248,7 +310,9 @@ Result<void, Errno> Stack::so_send_dgram(SocketId id, Mbuf payload, const SockAd
   if (so == nullptr) {
     return Err(Errno{EBADF});
   }
-  auto r = udp_send(*this, *so, std::move(payload), to);
+  auto r = so_is_raw(*so)    ? rip_send(*this, *so, std::move(payload), to)
+           : so_is_ping(*so) ? ping_send(*this, *so, std::move(payload), to)
+                             : udp_send(*this, *so, std::move(payload), to);
   netisr_run();
   return r;
 }

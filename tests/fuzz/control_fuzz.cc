@@ -46,6 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     iopkt::CtlReply r = iopkt::handle_request(*ctx, session, hdr, body, fd);
     if ((mode & 4) && iopkt::is_configuration_request(hdr.type) && r.error != EPERM &&
         hdr.magic == IOPKT_CTL_MAGIC && hdr.version == IOPKT_CTL_VERSION &&
+        hdr.len == body.size() &&
         iopkt::request_body_size(hdr.type) == static_cast<long>(body.size())) {
       __builtin_trap();  // an unprivileged client changed the stack
     }

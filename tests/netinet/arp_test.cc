@@ -225,3 +225,20 @@ TEST(ArpStatic, PermanentEntriesSendAtOnceAndIgnoreTheWire) {
 
 }  // namespace
 }  // namespace iopkt::test
+
+namespace iopkt::test {
+namespace {
+
+TEST(ArpStatic, TempEntriesExpireLikeLearntOnes) {
+  Scenario sc;
+  Stack& s = sc.stack();
+  ASSERT_TRUE(s.sysctl().set("net.inet.arp.keep", "60").ok());
+  std::array<uint8_t, 6> mac{0x02, 0xbb, 0, 0, 0, 1};
+  ASSERT_TRUE(arp_add_static(s, sc.link(), sc.peer(), mac, /*temp=*/true).ok());
+  EXPECT_FALSE(s.arp.entries.begin()->second.permanent);
+  sc.advance(std::chrono::seconds(61));
+  EXPECT_TRUE(s.arp.entries.empty());
+}
+
+}  // namespace
+}  // namespace iopkt::test

@@ -1,0 +1,157 @@
+// netinet/raw_ip.cc — raw IPv4 sockets (BSD raw_ip.c, Linux raw(7)):
+// SOCK_RAW with a protocol receives a copy of every packet of that protocol
+// delivered to this host, IP header included, filtered by the socket's
+// bound and connected addresses; it sends payloads to which the stack adds
+// the IP header, or, with IP_HDRINCL (implied by IPPROTO_RAW), whole
+// packets whose header the caller wrote.
+//
+// Privilege (CAP_NET_RAW, io-pkt's droproot mask) is checked with issue 9.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "core/stack.hh"
+#include "netinet/ip.hh"
+#include "netinet/ip_var.hh"
+
+namespace iopkt {
+
+bool rip_input(Stack& stack, const Mbuf& m, InAddr src, InAddr dst, uint8_t proto) noexcept {
+  bool taken = false;
+  for (Socket* so : stack.ip.raw_sockets) {
+    // IPPROTO_RAW sockets only send (Linux raw(7): "receiving of all IP
+    // protocols via IPPROTO_RAW is not possible").
+    if (so->protocol != proto || so->protocol == kIpProtoRaw || so->cant_recv) {
+      continue;
+    }
+    if ((!so->inp.laddr.is_any() && so->inp.laddr != dst) ||
+        (!so->inp.faddr.is_any() && so->inp.faddr != src)) {
+      continue;
+    }
+    taken = true;
+    if (so->rcv_cc + m.len() > so->rcv_hiwat) {
+      ++so->rcv_drops;
+      ++stack.ip.stat.rawfull;
+      continue;
+    }
+    Mbuf copy = m.share(0, m.len());  // shared clusters: later writers copy first
+    if (!copy) {
+      ++stack.ip.stat.rawfull;
+      continue;
+    }
+    so->rcv_cc += copy.len();
+    so->rcv.push_back(Datagram{std::move(copy), SockAddr::inet(src, 0)});
+    stack.so_wakeup(*so);
+  }
+  return taken;
+}
+
+Result<void, Errno> rip_attach(Stack& stack, Socket& so) {
+  if (so.protocol == kIpProtoRaw) {
+    so.hdrincl = true;  // raw(7): IPPROTO_RAW implies IP_HDRINCL
+  }
+  stack.ip.raw_sockets.push_back(&so);
+  return {};
+}
+
+void rip_detach(Stack& stack, Socket& so) { std::erase(stack.ip.raw_sockets, &so); }
+
+Result<void, Errno> rip_bind(Stack& stack, Socket& so, const SockAddr& addr) {
+  if (addr.family != AF_INET) {
+    return Err(Errno{EAFNOSUPPORT});
+  }
+  if (!addr.in.is_any() && !addr.in.is_multicast() && !addr.in.is_broadcast() &&
+      stack.in_local_ifnet(addr.in) == nullptr) {
+    return Err(Errno{EADDRNOTAVAIL});
+  }
+  so.inp.laddr = addr.in;  // the port has no meaning for raw sockets
+  return {};
+}
+
+Result<void, Errno> rip_connect(Stack& stack, Socket& so, const SockAddr& addr) {
+  if (addr.family == AF_UNSPEC) {
+    so.inp.faddr = InAddr::any();
+    return {};
+  }
+  if (addr.family != AF_INET) {
+    return Err(Errno{EAFNOSUPPORT});
+  }
+  auto route = ip_route_lookup(stack, addr.in);
+  if (!route) {
+    return Err(Errno{ip_output_errno(route.error())});
+  }
+  so.inp.faddr = addr.in;
+  return {};
+}
+
+Result<void, Errno> rip_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to) {
+  if (so.cant_send) {
+    return Err(Errno{EPIPE});
+  }
+  InAddr dst;
+  if (to != nullptr && to->family != AF_UNSPEC) {
+    if (to->family != AF_INET) {
+      return Err(Errno{EAFNOSUPPORT});
+    }
+    dst = to->in;
+  } else if (!so.inp.faddr.is_any()) {
+    dst = so.inp.faddr;
+  } else {
+    return Err(Errno{EDESTADDRREQ});
+  }
+  if (so.hdrincl) {
+    // The caller's header, checked before it goes anywhere: version 4, a
+    // header length inside the packet, a total length equal to what was
+    // written (BSD rip_output; Linux overwrites it, we refuse a lie), and
+    // well-formed options. The header's destination routes the packet,
+    // as BSD.
+    if (payload.len() > kIpMaxPacket) {
+      return Err(Errno{EMSGSIZE});
+    }
+    auto h = payload.pullup(std::min(payload.len(), kIpMaxHeader));
+    if (h.size() < IpHeader::kMinSize) {
+      return Err(Errno{EINVAL});
+    }
+    uint8_t vhl = std::to_integer<uint8_t>(h[0]);
+    size_t hlen = size_t{vhl & 0xfu} * 4;
+    if ((vhl >> 4) != 4 || hlen < IpHeader::kMinSize || hlen > h.size() ||
+        load_be16(h, 2) != payload.len()) {
+      return Err(Errno{EINVAL});
+    }
+    if (hlen > IpHeader::kMinSize &&
+        !ip_options_check(h.subspan(IpHeader::kMinSize, hlen - IpHeader::kMinSize))) {
+      return Err(Errno{EINVAL});
+    }
+    InAddr hdst{load_be32(h, 16)};
+    if (hdst.is_broadcast() && !(so.options & kSoBroadcast)) {
+      return Err(Errno{EACCES});
+    }
+    auto r = ip_output_hdrincl(stack, std::move(payload), 0);
+    if (!r) {
+      return Err(Errno{ip_output_errno(r.error())});
+    }
+    return {};
+  }
+  if (payload.len() > kIpMaxPacket - IpHeader::kMinSize) {
+    return Err(Errno{EMSGSIZE});
+  }
+  if (dst.is_broadcast() && !(so.options & kSoBroadcast)) {
+    return Err(Errno{EACCES});  // as Linux raw_sendmsg
+  }
+  IpOutputArgs args;
+  args.src =
+      so.inp.laddr.is_multicast() || so.inp.laddr.is_broadcast() ? InAddr::any() : so.inp.laddr;
+  args.dst = dst;
+  args.protocol = static_cast<uint8_t>(so.protocol);
+  args.ttl = so.ip_ttl;
+  args.tos = so.ip_tos;
+  auto r = ip_output(stack, std::move(payload), args);
+  if (!r) {
+    return Err(Errno{ip_output_errno(r.error())});
+  }
+  return {};
+}
+
+}  // namespace iopkt
