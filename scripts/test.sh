@@ -51,8 +51,13 @@ if [[ "$fuzz_seconds" != 0 ]]; then
     corpus="$top/tests/fuzz/corpus/$name"
     work=$(mktemp -d)
     echo "-- $name"
-    "$target" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=1 \
-      -artifact_prefix="$work/" "$work" "$corpus" 2>&1 | tail -n 3
+    if ! "$target" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="$work/" "$work" "$corpus" >"$work/log" 2>&1; then
+      tail -n 60 "$work/log"
+      echo "$name failed; the input that broke it is kept in $work"
+      exit 1
+    fi
+    tail -n 3 "$work/log"
     rm -rf "$work"
   done
 fi

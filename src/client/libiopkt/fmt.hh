@@ -1,7 +1,7 @@
 // client/libiopkt/fmt.hh — what the utilities (ifconfig, sysctl, if_up,
-// mount) print and parse, kept in the library so that it is unit-tested
-// without a stack: NetBSD's output formats as QNX users see them, and the
-// command lines. Internal: exported from libiopkt.so for the utilities and
+// mount, route, netstat, arp, ping) print and parse, kept in the library so
+// that it is unit-tested without a stack: NetBSD's output formats as QNX
+// users see them, and the command lines. Internal: exported from libiopkt.so for the utilities and
 // the tests, not installed.
 #pragma once
 
@@ -122,6 +122,171 @@ bool if_up_ready(const IfUpOptions& o, const iopkt_ctl_if_info& ifp,
 // "io-pkt" -> 0, "io-pkt3" -> 3, "io-pkt0" -> 0; nullopt for other types.
 std::optional<int> mount_instance(std::string_view type);
 
+// --- route(8) and netstat -r (NetBSD sbin/route, usr.bin/netstat) ---------
+
+// Flag letters of a routing table line, NetBSD's order: "UGS", "UC", "UHl".
+std::string route_flags(uint32_t flags);
+// The flags of `route get`: "<UP,GATEWAY,STATIC>" (NetBSD bprintf()).
+std::string route_flag_names(uint32_t flags);
+// NetBSD netname4(): "default", "198.51.100/24", "10/8", "192.0.2.128/25";
+// the whole address for /25 and longer.
+std::string route_netname(const iopkt_ctl_addr& dst, uint32_t prefixlen);
+// Destination column: the address for host routes, else route_netname().
+std::string route_destination(const iopkt_ctl_route& r);
+// Gateway column: the gateway, or "link#N" for a route straight to
+// interface index N (NetBSD prints the interface's link address there).
+std::string route_gateway(const iopkt_ctl_route& r, uint32_t ifindex);
+// "Routing tables\n\nInternet:\n" and the column header line.
+std::string route_table_header();
+// One table line, '\n' ended: Destination Gateway Flags Refs Use Mtu
+// Interface in NetBSD's widths (p_rtentry(), -n: no truncation).
+std::string route_table_line(const iopkt_ctl_route& r, uint32_t ifindex, bool numeric);
+// NetBSD route_strerror(): ESRCH "not in table", EBUSY "entry in use",
+// ENOBUFS "routing table overflow", else strerror.
+std::string route_strerror(int err);
+// The block `route get` prints (NetBSD print_getmsg()), '\n' ended.
+std::string route_get_block(std::string_view asked, const iopkt_ctl_route& r);
+
+enum class RouteOp { kShow, kAdd, kDelete, kChange, kGet, kFlush };
+
+struct RouteCommand {
+  RouteOp op = RouteOp::kShow;
+  bool numeric = false;      // -n
+  bool quiet = false;        // -q
+  bool inet6 = false;        // -inet6: refused until IPv6 lands
+  uint32_t fib = 0;          // -fib N (io-pkt's FIBs)
+  std::string dest_text;     // as typed: NetBSD echoes it ("add net 198.51.100.0")
+  std::string gateway_text;  // as typed; "" when none
+  bool host = false;         // a host route (-host, or an address with host bits, /32)
+  iopkt_ctl_route route{};   // dst, prefixlen, flags, gateway, ifa, mtu, ifname
+  bool interface = false;    // -interface / -iface: the gateway is one of our addresses
+};
+
+// Parses argv[1..]: [-nqv] [-fib N] show|add|delete|change|get|flush
+// [-net|-host] [-inet] DEST [GATEWAY] [-netmask MASK] [-ifp IF] [-ifa ADDR]
+// [-mtu N] [-reject] [-blackhole] [-interface]. DEST is "default",
+// "a.b.c.d" (a host unless its host part is 0, NetBSD's getaddr()) or
+// "a.b.c.d/len". On failure false with *err ("" for a usage error).
+bool parse_route_args(const std::vector<std::string>& args, RouteCommand* cmd, std::string* err);
+extern const char kRouteUsage[];
+
+// --- netstat(1) ---------------------------------------------------------------
+
+struct NetstatOptions {
+  bool all = false;         // -a
+  bool numeric = false;     // -n
+  bool routes = false;      // -r
+  bool interfaces = false;  // -i (or -I IF)
+  bool stats = false;       // -s
+  int stats_level = 0;      // -ss: counters that are 0 left out
+  std::string ifname;       // -I IF
+  std::string family;       // -f inet|inet6|...
+  std::string protocol;     // -p ip|icmp|udp|arp|route
+};
+bool parse_netstat_args(const std::vector<std::string>& args, NetstatOptions* o, std::string* err);
+extern const char kNetstatUsage[];
+
+// netstat -i (NetBSD intpr()): the header, then per interface a <Link>
+// line and one line per IPv4 address, '\n' ended.
+std::string netstat_if_header();
+std::string netstat_if_lines(const iopkt_ctl_if_info& ifp, std::span<const iopkt_ctl_ifaddr> addrs);
+
+// netstat -a (NetBSD protopr()): "Active Internet connections (including
+// servers)" and the column header; one socket's line ("udp ... *.7000 *.*").
+std::string netstat_socket_header(bool all);
+// "127.0.0.1.7000", "*.7000", "*.*".
+std::string netstat_endpoint(const iopkt_ctl_addr& a);
+std::string netstat_socket_line(const iopkt_ctl_socket_info& s);
+// Protocol name of a socket: "udp", "tcp", "raw"; "" for one netstat skips.
+std::string netstat_proto(const iopkt_ctl_socket_info& s);
+
+// netstat -s: the counters of one protocol ("ip", "icmp", "udp", "arp",
+// "routing") in NetBSD's words where a counter has them, from the sysctl
+// entries PREFIX.stats.NAME ("net.inet.ip.stats." ...). Every counter in
+// `entries` under the prefix is printed, unknown ones as "\tN name".
+// `skip_zero`: -ss. Returns "" when no counter of the protocol exists.
+std::string netstat_proto_stats(std::string_view proto, std::string_view prefix,
+                                std::span<const iopkt_ctl_sysctl> entries, bool skip_zero);
+// The protocols of netstat -s in order: {name, sysctl prefix}.
+struct StatsSection {
+  const char* name;
+  const char* prefix;
+};
+std::span<const StatsSection> netstat_stats_sections();
+
+// --- arp(8) -------------------------------------------------------------------
+
+// "? (192.0.2.2) at 02:00:00:00:00:02 on vw0 [ethernet]", "(incomplete)",
+// " permanent" for arp -s entries (NetBSD's arp -a line).
+std::string arp_line(const iopkt_ctl_arp& e);
+// "02:00:00:00:00:02" (also 1-digit groups, as ether_aton()).
+bool parse_mac(std::string_view text, uint8_t (&out)[6]);
+
+enum class ArpOp { kShowAll, kShowOne, kDelete, kDeleteAll, kSet };
+struct ArpCommand {
+  ArpOp op = ArpOp::kShowAll;
+  bool numeric = false;  // -n
+  std::string host;      // as typed
+  iopkt_ctl_addr addr{};
+  uint8_t mac[6] = {};
+  bool temp = false;   // arp -s ... temp
+  std::string ifname;  // -i IF (io-pkt) filter for -a
+};
+bool parse_arp_args(const std::vector<std::string>& args, ArpCommand* cmd, std::string* err);
+extern const char kArpUsage[];
+
+// --- ping(8) ------------------------------------------------------------------
+
+struct PingOptions {
+  int64_t count = 0;      // -c: 0 = until interrupted
+  double interval = 1.0;  // -i seconds
+  int datalen = 56;       // -s
+  int tos = -1;           // -t (NetBSD: type of service)
+  int ttl = 0;            // -T
+  double deadline = 0;    // -w seconds (NetBSD maxwait); 0 = none
+  int waittime_ms = 0;    // -W ms to wait for the last reply (0: NetBSD's rule)
+  bool quiet = false;     // -q
+  bool numeric = false;   // -n
+  bool once = false;      // -o
+  std::string host;
+};
+bool parse_ping_args(const std::vector<std::string>& args, PingOptions* o, std::string* err);
+extern const char kPingUsage[];
+
+// RFC 1071 Internet checksum of `data` (the ICMP checksum, RFC 792).
+uint16_t in_cksum(std::span<const uint8_t> data);
+
+// An ICMP echo request (RFC 792): type 8, `ident`, `seq`, then `datalen`
+// bytes of data: a timestamp (8 bytes seconds + 8 nanoseconds, host order,
+// when datalen >= 16) and the pattern byte i at offset i. Checksummed.
+std::vector<uint8_t> ping_echo_request(uint16_t ident, uint16_t seq, int datalen, int64_t sec,
+                                       int64_t nsec);
+
+// What a datagram read from the raw ICMP socket (IP header included, as
+// BSD) means to ping.
+struct PingPacket {
+  enum Kind { kIgnore, kEchoReply, kError } kind = kIgnore;
+  int icmp_len = 0;  // bytes after the IP header (NetBSD's "64 bytes")
+  int ttl = 0;
+  uint16_t seq = 0;
+  bool has_time = false;
+  int64_t sec = 0, nsec = 0;  // the request's timestamp
+  std::string error_text;     // kError: "Destination Host Unreachable"...
+};
+// `ident` picks our replies, and errors that quote our requests.
+PingPacket ping_parse(std::span<const uint8_t> packet, uint16_t ident);
+// NetBSD pr_icmph() wording for an ICMP error type/code; "" for others.
+std::string icmp_error_text(uint8_t type, uint8_t code);
+
+struct PingStats {
+  int64_t transmitted = 0, received = 0, repeats = 0;
+  double tmin = 0, tmax = 0, tsum = 0, tsumsq = 0;  // seconds
+  void add_rtt(double seconds);
+};
+// "\n----HOST PING Statistics----\n3 packets transmitted, ... loss\n"
+// and the round-trip line when replies were timed (NetBSD summary()).
+std::string ping_summary(std::string_view host, const PingStats& s, bool timed);
+
 // --- errors -----------------------------------------------------------------
 
 // strerror(err), followed by " (MSG)" when the stack's message `msg` says
@@ -142,6 +307,12 @@ namespace iopkt::query {
 int interfaces(std::string_view name, std::vector<iopkt_ctl_if_info>* out);
 int addresses(std::string_view ifname, std::vector<iopkt_ctl_ifaddr>* out);
 int sysctls(std::string_view prefix, std::vector<iopkt_ctl_sysctl>* out);
+
+// Routes of `fib` (ROUTE_LIST), ARP entries ("" = all interfaces), and the
+// stack's sockets (SOCKET_LIST).
+int routes(uint32_t fib, std::vector<iopkt_ctl_route>* out);
+int arp_entries(std::string_view ifname, std::vector<iopkt_ctl_arp>* out);
+int sockets(std::vector<iopkt_ctl_socket_info>* out);
 
 // Copies `s` into a fixed char field, NUL-terminated; false if too long.
 template <size_t N>
