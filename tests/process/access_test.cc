@@ -136,11 +136,17 @@ TEST_F(Access, PingSocketsFollowPingGroupRange) {
     int fd = iopkt_socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
     return fd >= 0 ? 0 : errno;
   };
-  // Allowed by default (as modern distributions set ping_group_range); the
-  // stack may still lack the socket type, but refusal is not EACCES.
-  EXPECT_NE(as_user(ping_socket), EACCES);
+  // Allowed by default (as modern distributions set ping_group_range).
+  EXPECT_EQ(as_user(ping_socket), 0);
+  // So nobody's ping works, through an ICMP echo socket.
+  RunResult ok = util_as_nobody("ping", {"-c", "2", "-i", "0.1", "127.0.0.1"});
+  EXPECT_TRUE(ok.ok()) << ok.describe();
+  EXPECT_NE(ok.out.find("2 packets received"), std::string::npos) << ok.describe();
   ASSERT_TRUE(run_util("sysctl", {"-w", "net.inet.ping_group_range=1 0"}, {"SOCK=" + prefix_}).ok());
   EXPECT_EQ(as_user(ping_socket), EACCES);
+  RunResult refused = util_as_nobody("ping", {"-c", "1", "127.0.0.1"});
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.err.find("Permission denied"), std::string::npos) << refused.describe();
 }
 
 TEST_F(Access, ConfigurationIsRefusedAndChangesNothing) {

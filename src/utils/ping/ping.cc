@@ -55,6 +55,10 @@ struct Pinger {
   sockaddr_in to{};
   int fd = -1;
   uint16_t ident = 0;
+  // An ICMP echo ("ping") socket instead of a raw one, for users without
+  // CAP_NET_RAW (as iputils' ping on Linux): replies come without their IP
+  // header, and the stack owns the identifier.
+  bool echo_socket = false;
   iopkt::fmt::PingStats stats;
   std::bitset<65536> seen;  // NetBSD's rcvd_tbl: duplicates
   bool timed = false;
@@ -104,6 +108,19 @@ struct Pinger {
     timespec rx;
     now_seconds(&rx);
     buf.resize(static_cast<size_t>(n));
+    if (echo_socket) {
+      // Put a minimal IP header in front, so one parser serves both; the
+      // TTL is not known here (no IP_RECVTTL yet) and shows as 0.
+      if (buf.size() < 8) {
+        return;
+      }
+      std::vector<uint8_t> withip(20, 0);
+      withip[0] = 0x45;
+      memcpy(&withip[12], &from.sin_addr, 4);
+      withip.insert(withip.end(), buf.begin(), buf.end());
+      buf.swap(withip);
+      ident = static_cast<uint16_t>(buf[24] << 8 | buf[25]);  // the stack filtered by it
+    }
     iopkt::fmt::PingPacket p = iopkt::fmt::ping_parse(buf, ident);
     char addr[INET_ADDRSTRLEN] = "?";
     inet_ntop(AF_INET, &from.sin_addr, addr, sizeof addr);
@@ -237,6 +254,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   p.fd = iopkt_socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
+  if (p.fd < 0 && (errno == EPERM || errno == EACCES)) {
+    p.fd = iopkt_socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_ICMP);
+    p.echo_socket = p.fd >= 0;
+  }
   if (p.fd < 0) {
     fprintf(stderr, "ping: Cannot create socket: %s\n",
             iopkt::fmt::error_detail(errno, iopkt_last_error()).c_str());
