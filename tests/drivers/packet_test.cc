@@ -1,19 +1,21 @@
 // tests/drivers/packet_test.cc — devnp-packet.so through its C ABI only,
-// dlopen()ed like io-pkt does and driven by a fake host. Two groups:
+// dlopen()ed like io-pkt does and driven by a fake host (support/
+// fake_host.hh). Two groups:
 //  - the frame finisher (iopkt_packet_finish_frame) on synthetic
-//    super-frames and partial checksums: no privileges needed;
+//    super-frames and partial checksums (support/frames.hh): no privileges
+//    needed;
 //  - the driver on a veth pair between two network namespaces the test
-//    creates (root only; skipped otherwise), with the Linux peer at
-//    192.0.2.1 and the driver's interface known to it as 192.0.2.2 through
-//    a static neighbour entry. The peer's offloads are left at their
-//    defaults, so partial checksums and GSO super-frames really arrive.
+//    creates (support/netns.hh; root only, skipped otherwise), with the
+//    Linux peer at 192.0.2.1 and the driver's interface known to it as
+//    192.0.2.2 through a static neighbour entry. The peer's offloads are
+//    left at their defaults, so partial checksums and GSO super-frames
+//    really arrive.
 // The test process enters a namespace (setns) only around the calls that
 // create sockets there; sockets keep their namespace, so gtest assertions
 // stay in one process. Every wait is bounded.
 #include "drivers/devnp-packet/packet.hh"
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
@@ -32,204 +34,38 @@
 #include <string>
 #include <vector>
 
-#include "drivers/packet_netns.hh"
+#include "drivers/support/fake_host.hh"
+#include "drivers/support/frames.hh"
+#include "drivers/support/netns.hh"
 #include "iopkt/driver.h"
 
 namespace {
 
-using namespace packet_test;
-using Bytes = std::vector<uint8_t>;
+using namespace iopkt::driver_test;
 
 constexpr uint8_t kPeerIp[4] = {192, 0, 2, 1};
 constexpr uint8_t kOurIp[4] = {192, 0, 2, 2};
+constexpr uint32_t kOurIp4 = ipv4(192, 0, 2, 2);
 
-struct Module {
-  void* handle = nullptr;
-  const iopkt_driver* driver = nullptr;
-  iopkt_packet_get_stats_fn get_stats = nullptr;
-  iopkt_packet_finish_frame_fn finish = nullptr;
-  std::string error;
+struct Module : LoadedModule {
+  Module() : LoadedModule("devnp-packet.so") {}
+  iopkt_packet_get_stats_fn get_stats =
+      symbol<iopkt_packet_get_stats_fn>(IOPKT_PACKET_GET_STATS_SYMBOL);
+  iopkt_packet_finish_frame_fn finish =
+      symbol<iopkt_packet_finish_frame_fn>(IOPKT_PACKET_FINISH_FRAME_SYMBOL);
 };
 
 const Module& module() {
-  static Module m = [] {
-    Module r;
-    std::string path = std::string(IOPKT_TEST_MODULE_DIR) + "/devnp-packet.so";
-    r.handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (r.handle == nullptr) {
-      r.error = dlerror();
-      return r;
-    }
-    r.driver = static_cast<const iopkt_driver*>(dlsym(r.handle, IOPKT_DRIVER_ENTRY_SYMBOL));
-    r.get_stats =
-        reinterpret_cast<iopkt_packet_get_stats_fn>(dlsym(r.handle, IOPKT_PACKET_GET_STATS_SYMBOL));
-    r.finish = reinterpret_cast<iopkt_packet_finish_frame_fn>(
-        dlsym(r.handle, IOPKT_PACKET_FINISH_FRAME_SYMBOL));
-    return r;
-  }();
+  static const Module m;
   return m;
 }
 
 #define REQUIRE_MODULE()                                                        \
   do {                                                                          \
-    ASSERT_NE(module().driver, nullptr) << module().error;                      \
+    ASSERT_TRUE(loaded(module()));                                              \
     ASSERT_NE(module().get_stats, nullptr) << "iopkt_packet_get_stats missing"; \
     ASSERT_NE(module().finish, nullptr) << "iopkt_packet_finish_frame missing"; \
   } while (0)
-
-// --- a fake stack -------------------------------------------------------------
-
-struct FakeIf {
-  iopkt_if_desc desc{};
-  const iopkt_if_ops* ops = nullptr;
-  void* softc = nullptr;
-  int link = -1;
-  int kicks = 0;
-};
-
-class FakeHost {
- public:
-  FakeHost() {
-    ops_.abi_version = IOPKT_DRIVER_ABI_VERSION;
-    ops_.log = [](iopkt_host* h, int, const char* msg) {
-      reinterpret_cast<FakeHost*>(h)->logs.emplace_back(msg);
-    };
-    ops_.if_attach = &FakeHost::if_attach;
-    ops_.if_link_state = [](iopkt_if* ifp, int up) { reinterpret_cast<FakeIf*>(ifp)->link = up; };
-    ops_.if_rx_kick = [](iopkt_if* ifp, uint32_t) { ++reinterpret_cast<FakeIf*>(ifp)->kicks; };
-  }
-  ~FakeHost() {
-    for (auto& fi : ifs_) {
-      fi->ops->detach(fi->softc);
-    }
-  }
-
-  int attach(const std::string& options, FakeIf** out, std::string* err) {
-    char buf[512] = "";
-    last_ = nullptr;
-    int rc = module().driver->attach(reinterpret_cast<iopkt_host*>(this), &ops_, options.c_str(),
-                                     buf, sizeof buf);
-    *err = buf;
-    if (out != nullptr) {
-      *out = last_;
-    }
-    return rc;
-  }
-
-  void detach_all() {
-    for (auto& fi : ifs_) {
-      fi->ops->detach(fi->softc);
-    }
-    ifs_.clear();
-  }
-
-  std::vector<std::string> logs;
-
- private:
-  static iopkt_if* if_attach(iopkt_host* host, const iopkt_if_desc* desc, const iopkt_if_ops* ops,
-                             void* softc, char*, size_t) {
-    auto* self = reinterpret_cast<FakeHost*>(host);
-    auto fi = std::make_unique<FakeIf>();
-    fi->desc = *desc;
-    fi->ops = ops;
-    fi->softc = softc;
-    self->last_ = fi.get();
-    self->ifs_.push_back(std::move(fi));
-    return reinterpret_cast<iopkt_if*>(self->last_);
-  }
-
-  iopkt_host_ops ops_{};
-  std::vector<std::unique_ptr<FakeIf>> ifs_;
-  FakeIf* last_ = nullptr;
-};
-
-// --- frame building -------------------------------------------------------------
-
-Bytes ether(const uint8_t* dst, const uint8_t* src, uint16_t type) {
-  Bytes f(14);
-  memcpy(&f[0], dst, 6);
-  memcpy(&f[6], src, 6);
-  put16(&f[12], type);
-  return f;
-}
-
-// IPv4 header + TCP/UDP header + payload after `eth`; checksums: `partial`
-// leaves the L4 field holding the pseudo-header sum as Linux does for
-// CHECKSUM_PARTIAL, otherwise complete.
-struct L4Spec {
-  int ip_version = 4;
-  uint8_t proto = 6;
-  uint16_t sport = 40000, dport = 5000;
-  uint32_t seq = 1000, ack = 0;
-  uint8_t flags = 0x18;  // PSH|ACK
-  uint16_t ip_id = 0x1234;
-  Bytes tcp_options;
-  bool partial = false;
-  const uint8_t* src_ip = kPeerIp;
-  const uint8_t* dst_ip = kOurIp;
-};
-
-Bytes ip_frame(const uint8_t* dst_mac, const uint8_t* src_mac, const L4Spec& s,
-               const Bytes& payload) {
-  Bytes f = ether(dst_mac, src_mac, s.ip_version == 4 ? 0x0800 : 0x86dd);
-  size_t l3 = f.size();
-  size_t iphl = s.ip_version == 4 ? 20 : 40;
-  size_t l4hl = s.proto == 6 ? 20 + s.tcp_options.size() : 8;
-  size_t l4len = l4hl + payload.size();
-  f.resize(l3 + iphl + l4len);
-  uint8_t* ip = &f[l3];
-  if (s.ip_version == 4) {
-    ip[0] = 0x45;
-    put16(ip + 2, static_cast<uint32_t>(iphl + l4len));
-    put16(ip + 4, s.ip_id);
-    put16(ip + 6, 0x4000);  // DF
-    ip[8] = 64;
-    ip[9] = s.proto;
-    memcpy(ip + 12, s.src_ip, 4);
-    memcpy(ip + 16, s.dst_ip, 4);
-    put16(ip + 10, static_cast<uint16_t>(~fold(ones_sum(ip, 20))));
-  } else {
-    ip[0] = 0x60;
-    put16(ip + 4, static_cast<uint32_t>(l4len));
-    ip[6] = s.proto;
-    ip[7] = 64;
-    const uint8_t src6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    const uint8_t dst6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
-    memcpy(ip + 8, src6, 16);
-    memcpy(ip + 24, dst6, 16);
-  }
-  uint8_t* l4 = ip + iphl;
-  put16(l4, s.sport);
-  put16(l4 + 2, s.dport);
-  size_t csum_at;
-  if (s.proto == 6) {
-    put32(l4 + 4, s.seq);
-    put32(l4 + 8, s.ack);
-    l4[12] = static_cast<uint8_t>((l4hl / 4) << 4);
-    l4[13] = s.flags;
-    put16(l4 + 14, 65535);
-    std::copy(s.tcp_options.begin(), s.tcp_options.end(), l4 + 20);
-    csum_at = 16;
-  } else {
-    put16(l4 + 4, static_cast<uint32_t>(l4len));
-    csum_at = 6;
-  }
-  std::copy(payload.begin(), payload.end(), l4 + l4hl);
-  uint32_t ps = pseudo_sum(f, l3, s.proto, l4len);
-  uint16_t c = s.partial ? fold(ps) : static_cast<uint16_t>(~fold(ones_sum(l4, l4len, ps)));
-  put16(l4 + csum_at, c);
-  return f;
-}
-
-Bytes pattern(size_t n, uint32_t seed) {
-  Bytes b(n);
-  uint32_t x = seed * 2654435761u + 1;
-  for (auto& c : b) {
-    x = x * 1103515245u + 12345u;
-    c = static_cast<uint8_t>(x >> 16);
-  }
-  return b;
-}
 
 const uint8_t kMacA[6] = {0x02, 0, 0, 0, 0, 0xa};
 const uint8_t kMacB[6] = {0x02, 0, 0, 0, 0, 0xb};
@@ -475,7 +311,7 @@ TEST(PacketFinish, WithoutVnetHeaderStatusBitsAndLengthAreUsed) {
 
 TEST(PacketOptions, MalformedOptionsAreRefusedWithAMessage) {
   REQUIRE_MODULE();
-  FakeHost host;
+  FakeHost host(module().driver);
   std::string err;
   for (const char* opts : {"", "promisc", "if=", "if=a/b", "if=0123456789abcdef", "if=x,bogus=1",
                            "if=x,blocksize=3000", "if=x,blocksize=32M", "if=x,frames=1",
@@ -540,9 +376,7 @@ class PacketLink : public ::testing::Test {
     ASSERT_EQ(attach(extra, &err), 0) << err;
     ASSERT_NE(if_, nullptr);
     memcpy(mac_, if_->desc.mac, 6);
-    char mac[18];
-    snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", mac_[0], mac_[1], mac_[2], mac_[3],
-             mac_[4], mac_[5]);
+    std::string mac = mac_text(mac_);
     std::string out;
     std::vector<std::string> cmd = {"ip",     "-n", veth_->b(), "neigh", "replace", "192.0.2.2",
                                     "lladdr", mac,  "dev",      "pb0",   "nud",     "permanent"};
@@ -559,20 +393,9 @@ class PacketLink : public ::testing::Test {
     return fd;
   }
 
-  iopkt_packet_stats stats() {
-    iopkt_packet_stats s{};
-    EXPECT_EQ(module().get_stats(if_->softc, &s), 0);
-    return s;
-  }
+  iopkt_packet_stats stats() { return read_stats(module().get_stats, if_); }
 
-  int send(const std::vector<Bytes>& frames) {
-    std::vector<iopkt_pkt> pkts(frames.size());
-    for (size_t i = 0; i < frames.size(); ++i) {
-      pkts[i].data = const_cast<uint8_t*>(frames[i].data());
-      pkts[i].len = static_cast<uint32_t>(frames[i].size());
-    }
-    return if_->ops->tx_burst(if_->softc, pkts.data(), static_cast<uint32_t>(pkts.size()));
-  }
+  int send(const std::vector<Bytes>& frames) { return if_->send(frames); }
 
   // Reads frames into `got` until done(got) or timeout; every frame read
   // is also checked against the link's limits.
@@ -580,7 +403,6 @@ class PacketLink : public ::testing::Test {
     const int64_t deadline = now_ms() + timeout_ms;
     constexpr uint32_t kBurst = 32;
     const uint32_t cap = if_->desc.max_mtu + 18;
-    std::vector<Bytes> bufs(kBurst, Bytes(cap));
     while (!done()) {
       int64_t left = deadline - now_ms();
       if (left <= 0) {
@@ -589,16 +411,11 @@ class PacketLink : public ::testing::Test {
       pollfd p{if_->desc.rx_fd[0], POLLIN, 0};
       poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 50)));
       for (int round = 0; round < 64; ++round) {
-        iopkt_pkt pkts[kBurst] = {};
-        for (uint32_t i = 0; i < kBurst; ++i) {
-          pkts[i].data = bufs[i].data();
-          pkts[i].cap = cap;
-        }
-        int n = if_->ops->rx_burst(if_->softc, 0, pkts, kBurst);
+        size_t before = got.size();
+        int n = if_->receive(&got, kBurst, cap);
         EXPECT_GE(n, 0);
-        for (int i = 0; i < n; ++i) {
-          got.emplace_back(pkts[i].data, pkts[i].data + pkts[i].len);
-          EXPECT_LE(pkts[i].len, if_->desc.mtu + 14u + (be16(&got.back()[12]) == 0x8100 ? 4 : 0));
+        for (size_t i = before; i < got.size(); ++i) {
+          EXPECT_LE(got[i].size(), if_->desc.mtu + 14u + (be16(&got[i][12]) == 0x8100 ? 4 : 0));
         }
         if (n < static_cast<int>(kBurst)) {
           break;
@@ -621,7 +438,7 @@ class PacketLink : public ::testing::Test {
   }
 
   std::unique_ptr<VethPair> veth_;
-  FakeHost host_;
+  FakeHost host_{module().driver};
   FakeIf* if_ = nullptr;
   uint8_t mac_[6] = {};
   std::vector<Bytes> got;
@@ -656,7 +473,7 @@ TEST_F(PacketLink, DescribesTheLinuxInterfaceAndGuardsTheMtu) {
   EXPECT_EQ(if_->desc.max_mtu, 1500u);
   EXPECT_EQ(if_->desc.n_rx_queues, 1u);
   EXPECT_EQ(if_->desc.flags, IOPKT_IFF_BROADCAST | IOPKT_IFF_MULTICAST | IOPKT_IFF_SIMPLEX);
-  EXPECT_EQ(if_->link, 1) << "pa0 and pb0 are up: carrier";
+  EXPECT_EQ(if_->link.load(), 1) << "pa0 and pb0 are up: carrier";
   // The MAC is pa0's own.
   {
     InNetns in(veth_->a());
@@ -668,21 +485,14 @@ TEST_F(PacketLink, DescribesTheLinuxInterfaceAndGuardsTheMtu) {
     EXPECT_EQ(memcmp(ifr.ifr_hwaddr.sa_data, mac_, 6), 0);
   }
   EXPECT_EQ(if_->ops->set_mtu(if_->softc, 1501), -EINVAL);
-  bool logged = false;
-  for (const auto& l : host_.logs) {
-    logged = logged || l.find("1501") != std::string::npos;
-  }
-  EXPECT_TRUE(logged) << "the refusal is explained in the log";
+  EXPECT_TRUE(host_.logged("1501")) << "the refusal is explained in the log";
   EXPECT_EQ(if_->ops->set_mtu(if_->softc, 1400), 0);
   EXPECT_EQ(stats().mtu, 1400u);
 
   // Frames longer than the (lowered) MTU are dropped and counted.
   int u = peer_socket(AF_INET, SOCK_DGRAM, 0);
   ASSERT_GE(u, 0);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(5009);
-  memcpy(&to.sin_addr, kOurIp, 4);
+  sockaddr_in to = sin_of(kOurIp4, 5009);
   Bytes big(1450);
   ASSERT_EQ(sendto(u, big.data(), big.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
             1450);
@@ -692,19 +502,12 @@ TEST_F(PacketLink, DescribesTheLinuxInterfaceAndGuardsTheMtu) {
 
 TEST_F(PacketLink, AttachLogsAndWarnsWhenLinuxHasAddressesOnTheInterface) {
   attach_ok();
-  auto logged = [&](const std::string& what) {
-    for (const auto& l : host_.logs) {
-      if (l.find(what) != std::string::npos) {
-        return true;
-      }
-    }
-    return false;
-  };
+  auto logged = [&](const std::string& what) { return host_.logged(what); };
   EXPECT_TRUE(logged("attached to Linux pa0")) << "attach says what it did";
   EXPECT_TRUE(logged("PACKET_VNET_HDR"));
   EXPECT_FALSE(logged("address")) << "pa0 has no addresses";
   host_.detach_all();
-  host_.logs.clear();
+  host_.clear_logs();
   ASSERT_EQ(run_cmd({"ip", "-n", veth_->a(), "addr", "add", "192.0.2.9/24", "dev", "pa0"}), 0);
   attach_ok();
   EXPECT_TRUE(logged("IP address")) << "Linux would answer on the same MAC";
@@ -712,7 +515,7 @@ TEST_F(PacketLink, AttachLogsAndWarnsWhenLinuxHasAddressesOnTheInterface) {
 
 TEST_F(PacketLink, LinkDownIsReportedAndARemovedInterfaceStopsTheQueue) {
   attach_ok();
-  ASSERT_EQ(if_->link, 1);
+  ASSERT_EQ(if_->link.load(), 1);
   ASSERT_EQ(run_cmd({"ip", "-n", veth_->a(), "link", "set", "pa0", "down"}), 0);
   pollfd p{if_->desc.rx_fd[0], POLLIN, 0};
   ASSERT_EQ(poll(&p, 1, 3000), 1) << "the socket error wakes the queue";
@@ -721,26 +524,23 @@ TEST_F(PacketLink, LinkDownIsReportedAndARemovedInterfaceStopsTheQueue) {
   pkt.data = buf;
   pkt.cap = sizeof buf;
   EXPECT_EQ(if_->ops->rx_burst(if_->softc, 0, &pkt, 1), 0);
-  EXPECT_EQ(if_->link, 0) << "carrier reported down";
+  EXPECT_EQ(if_->link.load(), 0) << "carrier reported down";
   EXPECT_EQ(poll(&p, 1, 0), 0) << "the error was read: no busy loop";
   ASSERT_EQ(run_cmd({"ip", "-n", veth_->a(), "link", "set", "pa0", "up"}), 0);
   // Frames flowing again bring the carrier back: ping the peer's kernel.
   int u = peer_socket(AF_INET, SOCK_DGRAM, 0);
   ASSERT_GE(u, 0);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(5010);
-  memcpy(&to.sin_addr, kOurIp, 4);
+  sockaddr_in to = sin_of(kOurIp4, 5010);
   auto deadline = now_ms() + 5000;
-  while (if_->link != 1 && now_ms() < deadline) {
+  while (if_->link.load() != 1 && now_ms() < deadline) {
     sendto(u, "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
-    receive_until([&] { return if_->link == 1; }, 100);
+    receive_until([&] { return if_->link.load() == 1; }, 100);
   }
-  EXPECT_EQ(if_->link, 1);
+  EXPECT_EQ(if_->link.load(), 1);
   ASSERT_EQ(run_cmd({"ip", "-n", veth_->a(), "link", "del", "pa0"}), 0);
   ASSERT_EQ(poll(&p, 1, 3000), 1);
   EXPECT_EQ(if_->ops->rx_burst(if_->softc, 0, &pkt, 1), -ENODEV);
-  EXPECT_EQ(if_->link, 0);
+  EXPECT_EQ(if_->link.load(), 0);
 }
 
 TEST_F(PacketLink, PromiscuousModeFollowsOptionAndFlags) {
@@ -791,15 +591,8 @@ TEST_F(PacketLink, TransmittedFramesReachThePeerAndItsKernelAnswersArp) {
     sll.sll_ifindex = static_cast<int>(if_nametoindex("pb0"));
     ASSERT_EQ(bind(tap, reinterpret_cast<sockaddr*>(&sll), sizeof sll), 0);
   }
-  const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-  Bytes arp = ether(bcast, mac_, 0x0806);
-  const uint8_t body[8] = {0, 1, 8, 0, 6, 4, 0, 1};  // Ethernet/IPv4, request
-  arp.insert(arp.end(), body, body + 8);
-  arp.insert(arp.end(), mac_, mac_ + 6);
-  arp.insert(arp.end(), kOurIp, kOurIp + 4);
-  arp.insert(arp.end(), 6, 0);
-  arp.insert(arp.end(), kPeerIp, kPeerIp + 4);
-  arp.resize(60, 0);
+  Bytes arp = arp_request(mac_, ipv4(192, 0, 2, 2), ipv4(192, 0, 2, 1));
+  arp.resize(60, 0);  // Ethernet's minimum
   ASSERT_EQ(send({arp}), 1);
   EXPECT_EQ(stats().tx_frames, 1u);
 
@@ -831,10 +624,7 @@ TEST_F(PacketLink, FragmentsOfALargeUdpDatagramArriveByteExact) {
   attach_ok();
   int u = peer_socket(AF_INET, SOCK_DGRAM, 0);
   ASSERT_GE(u, 0);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(5001);
-  memcpy(&to.sin_addr, kOurIp, 4);
+  sockaddr_in to = sin_of(kOurIp4, 5001);
   Bytes data = pattern(4000, 11);
   ASSERT_EQ(sendto(u, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
             4000);
@@ -880,10 +670,7 @@ TEST_P(PacketOffload, SynWithPartialChecksumArrivesValid) {
   EXPECT_EQ(stats().vnet_hdr, GetParam() ? 1u : 0u);
   int t = peer_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   ASSERT_GE(t, 0);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(5002);
-  memcpy(&to.sin_addr, kOurIp, 4);
+  sockaddr_in to = sin_of(kOurIp4, 5002);
   ASSERT_EQ(connect(t, reinterpret_cast<sockaddr*>(&to), sizeof to), -1);
   ASSERT_EQ(errno, EINPROGRESS);
   ASSERT_TRUE(receive_until([&] { return !ipv4_from_peer(6).empty(); }, 3000)) << "no SYN";
@@ -902,10 +689,7 @@ TEST_P(PacketOffload, UdpGsoSendArrivesAsDatagramsOrIsCountedWithoutVnet) {
   ASSERT_GE(u, 0);
   int seg = 1400;
   ASSERT_EQ(setsockopt(u, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg), 0);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(5003);
-  memcpy(&to.sin_addr, kOurIp, 4);
+  sockaddr_in to = sin_of(kOurIp4, 5003);
   Bytes data = pattern(14000, 12);
   ASSERT_EQ(sendto(u, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
             14000);
@@ -938,10 +722,7 @@ TEST_P(PacketOffload, TcpBulkSuperFramesArriveSegmented) {
   attach_ok(mode());
   int t = peer_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   ASSERT_GE(t, 0);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(5004);
-  memcpy(&to.sin_addr, kOurIp, 4);
+  sockaddr_in to = sin_of(kOurIp4, 5004);
   ASSERT_EQ(connect(t, reinterpret_cast<sockaddr*>(&to), sizeof to), -1);
   auto syns = [&] {
     std::vector<Bytes> r;
@@ -967,8 +748,8 @@ TEST_P(PacketOffload, TcpBulkSuperFramesArriveSegmented) {
     s.ack = ack;
     s.flags = flags;
     s.tcp_options = std::move(opts);
-    s.src_ip = kOurIp;
-    s.dst_ip = kPeerIp;
+    s.src4 = ipv4(192, 0, 2, 2);
+    s.dst4 = ipv4(192, 0, 2, 1);
     return ip_frame(peer_mac, mac_, s, {});
   };
   // SYN-ACK with MSS 1460; no window scaling, so 65535 bytes in flight.
@@ -1028,7 +809,7 @@ TEST_P(PacketOffload, TcpBulkSuperFramesArriveSegmented) {
   auto s = stats();
   RecordProperty("gso_frames", std::to_string(s.rx_gso_frames));
   RecordProperty("gso_segments", std::to_string(s.rx_gso_segments));
-  RecordProperty("kicks", std::to_string(if_->kicks));
+  RecordProperty("kicks", std::to_string(if_->kicks.load()));
   EXPECT_GE(s.rx_gso_frames, 1u) << "the veth peer sent TCP super-frames";
   EXPECT_GT(s.rx_gso_segments, s.rx_gso_frames);
   EXPECT_EQ(s.rx_truncated, 0u);

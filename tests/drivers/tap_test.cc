@@ -1,17 +1,17 @@
 // tests/drivers/tap_test.cc — devnp-tap.so through its C ABI only,
-// dlopen()ed as io-pkt does and driven by a fake host, against the real
-// Linux kernel: each test gets its own network namespace (tap_netns.hh) and
-// runs the driver on a thread inside it, so the TAPs, addresses and sockets
-// it makes never reach the host's namespace. The kernel is the peer: an
-// AF_PACKET socket on the TAP sees what tx_burst writes and writes what
-// rx_burst must read; the kernel answers ARP, sends UDP, and (with vnet_hdr)
-// TCP super-frames to a handshake the test plays by hand. Tests that need
-// root or /dev/net/tun skip with a message without them. Every wait is
-// bounded in time and count.
+// dlopen()ed as io-pkt does and driven by a fake host (support/
+// fake_host.hh), against the real Linux kernel: each test gets its own
+// network namespace (support/netns.hh) and runs the driver on a thread
+// inside it, so the TAPs, addresses and sockets it makes never reach the
+// host's namespace. The kernel is the peer: an AF_PACKET socket on the TAP
+// sees what tx_burst writes and writes what rx_burst must read; the kernel
+// answers ARP, sends UDP, and (with vnet_hdr) TCP super-frames to a
+// handshake the test plays by hand (frames from support/frames.hh). Tests
+// that need root or /dev/net/tun skip with a message without them. Every
+// wait is bounded in time and count.
 #include "drivers/devnp-tap/tap.hh"
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/if_packet.h>
@@ -35,144 +35,36 @@
 #include <string>
 #include <vector>
 
-#include "drivers/tap_frames.hh"
-#include "drivers/tap_netns.hh"
+#include "drivers/support/fake_host.hh"
+#include "drivers/support/frames.hh"
+#include "drivers/support/netns.hh"
 #include "iopkt/driver.h"
 
 namespace iopkt::tap_test {
 namespace {
 
-int64_t now_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
-}
+using namespace iopkt::driver_test;
 
-// The module, loaded once per test process and never unloaded.
-struct Module {
-  void* handle = nullptr;
-  const iopkt_driver* driver = nullptr;
-  iopkt_tap_get_stats_fn get_stats = nullptr;
-  std::string error;
+struct Module : LoadedModule {
+  Module() : LoadedModule("devnp-tap.so") {}
+  iopkt_tap_get_stats_fn get_stats = symbol<iopkt_tap_get_stats_fn>(IOPKT_TAP_GET_STATS_SYMBOL);
 };
 
 const Module& module() {
-  static Module m = [] {
-    Module r;
-    std::string path = std::string(IOPKT_TEST_MODULE_DIR) + "/devnp-tap.so";
-    r.handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (r.handle == nullptr) {
-      r.error = dlerror();
-      return r;
-    }
-    r.driver = static_cast<const iopkt_driver*>(dlsym(r.handle, IOPKT_DRIVER_ENTRY_SYMBOL));
-    r.get_stats =
-        reinterpret_cast<iopkt_tap_get_stats_fn>(dlsym(r.handle, IOPKT_TAP_GET_STATS_SYMBOL));
-    return r;
-  }();
+  static const Module m;
   return m;
 }
 
-// What the fake stack knows about one attached interface.
-struct FakeIf {
-  iopkt_if_desc desc{};
-  std::string prefix;
-  const iopkt_if_ops* ops = nullptr;
-  void* softc = nullptr;
-  std::atomic<int> link{-1};
-  std::atomic<int> kicks{0};
-};
-
-// A stack reduced to what the driver ABI asks of it.
-class FakeHost {
- public:
-  FakeHost() {
-    ops_.abi_version = IOPKT_DRIVER_ABI_VERSION;
-    ops_.log = [](iopkt_host*, int, const char*) {};
-    ops_.if_attach = &FakeHost::if_attach;
-    ops_.if_link_state = [](iopkt_if* ifp, int up) {
-      reinterpret_cast<FakeIf*>(ifp)->link.store(up);
-    };
-    ops_.if_rx_kick = [](iopkt_if* ifp, uint32_t) {
-      reinterpret_cast<FakeIf*>(ifp)->kicks.fetch_add(1);
-    };
-  }
-
-  int attach(const std::string& options, FakeIf** out, std::string* err) {
-    char buf[256] = "";
-    last_ = nullptr;
-    int rc = module().driver->attach(reinterpret_cast<iopkt_host*>(this), &ops_, options.c_str(),
-                                     buf, sizeof buf);
-    *err = buf;
-    *out = last_;
-    return rc;
-  }
-
-  bool refuse_next = false;
-
- private:
-  static iopkt_if* if_attach(iopkt_host* host, const iopkt_if_desc* desc, const iopkt_if_ops* ops,
-                             void* softc, char* err, size_t errlen) {
-    auto* self = reinterpret_cast<FakeHost*>(host);
-    if (self->refuse_next) {
-      self->refuse_next = false;
-      snprintf(err, errlen, "fake host: refused");
-      return nullptr;
-    }
-    auto fi = std::make_unique<FakeIf>();
-    fi->desc = *desc;
-    fi->prefix = desc->name_prefix != nullptr ? desc->name_prefix : "";
-    fi->ops = ops;
-    fi->softc = softc;
-    self->last_ = fi.get();
-    self->ifs_.push_back(std::move(fi));
-    return reinterpret_cast<iopkt_if*>(self->last_);
-  }
-
-  iopkt_host_ops ops_{};
-  std::vector<std::unique_ptr<FakeIf>> ifs_;
-  FakeIf* last_ = nullptr;
-};
-
 // One attached interface, driven as the stack's packet thread would.
-class Port {
+class Port : public AttachedIf {
  public:
-  explicit Port(FakeIf* fi) : fi_(fi) {}
+  explicit Port(FakeIf* fi) : AttachedIf(fi) {}
   ~Port() { detach(); }
-
-  FakeIf* fake() const { return fi_; }
-  int fd() const { return fi_->desc.rx_fd[0]; }
-  Mac mac() const {
-    Mac m;
-    memcpy(m.data(), fi_->desc.mac, 6);
-    return m;
-  }
-
-  int send(const std::vector<Bytes>& frames) {
-    std::vector<iopkt_pkt> pkts(frames.size());
-    for (size_t i = 0; i < frames.size(); ++i) {
-      pkts[i].data = const_cast<uint8_t*>(frames[i].data());
-      pkts[i].len = static_cast<uint32_t>(frames[i].size());
-      pkts[i].cap = pkts[i].len;
-    }
-    return fi_->ops->tx_burst(fi_->softc, pkts.data(), static_cast<uint32_t>(pkts.size()));
-  }
 
   // One rx_burst of up to n frames into buffers of `cap` bytes; appends what
   // it returned to *out. Returns rx_burst's result.
   int burst(std::vector<Bytes>* out, uint32_t n = 64, uint32_t cap = 65536) {
-    bufs_.resize(n);
-    std::vector<iopkt_pkt> pkts(n);
-    for (uint32_t i = 0; i < n; ++i) {
-      bufs_[i].resize(cap);
-      pkts[i].data = bufs_[i].data();
-      pkts[i].cap = cap;
-    }
-    int got = fi_->ops->rx_burst(fi_->softc, 0, pkts.data(), n);
-    for (int i = 0; i < got; ++i) {
-      out->emplace_back(pkts[i].data, pkts[i].data + pkts[i].len);
-    }
-    return got;
+    return fi_->receive(out, n, cap);
   }
 
   // Reads until `want` frames for which keep() is true arrived or
@@ -204,39 +96,8 @@ class Port {
     return kept;
   }
 
-  iopkt_tap_stats stats() const {
-    iopkt_tap_stats s{};
-    EXPECT_EQ(module().get_stats(fi_->softc, &s), 0);
-    return s;
-  }
-
-  void detach() {
-    if (fi_ != nullptr) {
-      fi_->ops->detach(fi_->softc);
-      fi_ = nullptr;
-    }
-  }
-
- private:
-  FakeIf* fi_;
-  std::vector<Bytes> bufs_;
+  iopkt_tap_stats stats() const { return read_stats(module().get_stats, fi_); }
 };
-
-// Test frames: EtherType 0x88b5 (IEEE 802 local experimental), a sequence
-// number and a pattern that depends on it.
-constexpr uint16_t kTestEtherType = 0x88b5;
-
-Bytes test_frame(const Mac& dst, const Mac& src, uint32_t seq, size_t len) {
-  Bytes f(len);
-  put_ether(f.data(), dst, src, kTestEtherType);
-  put32(&f[14], seq);
-  for (size_t i = 18; i < len; ++i) {
-    f[i] = static_cast<uint8_t>(seq * 7 + i);
-  }
-  return f;
-}
-
-bool is_test_frame(const Bytes& f) { return f.size() >= 18 && be16(&f[12]) == kTestEtherType; }
 
 // An AF_PACKET socket on a Linux interface, in the calling thread's
 // namespace; it reads frames arriving from the TAP, not those Linux sends.
@@ -304,12 +165,6 @@ class PacketSocket {
   unsigned ifindex_;
 };
 
-std::string mac_text(const Mac& m) {
-  char b[18];
-  snprintf(b, sizeof b, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-  return b;
-}
-
 Mac linux_mac(const std::string& ifname) {
   Mac m{};
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -350,24 +205,15 @@ bool kernel_at_least(int major, int minor) {
 const uint32_t kLinuxIp = ipv4(192, 0, 2, 1);  // the TAP's address on the Linux side
 const uint32_t kStackIp = ipv4(192, 0, 2, 2);  // ours
 
-sockaddr_in sin_of(uint32_t addr, uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(addr);
-  a.sin_port = htons(port);
-  return a;
-}
-
 // --- tests without privileges -------------------------------------------------
 
 class TapModuleTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_NE(module().handle, nullptr) << module().error;
-    ASSERT_NE(module().driver, nullptr);
+    ASSERT_TRUE(loaded(module()));
     ASSERT_NE(module().get_stats, nullptr);
   }
-  FakeHost host_;
+  FakeHost host_{module().driver};
 };
 
 TEST_F(TapModuleTest, ExportsTheEntryWithTheAbiVersion) {
@@ -488,7 +334,12 @@ class TapTest : public TapModuleTest {
   // Runs body in the namespace; fails the test if it could not get there.
   void in_ns(const std::function<void()>& body) { ASSERT_TRUE(ns_.run(body)) << ns_.name(); }
 
-  NetNs ns_;
+  static std::string next_tag() {
+    static std::atomic<int> counter{0};
+    return std::to_string(counter++);
+  }
+
+  NetNs ns_{"iopkt-tap-test-", next_tag()};
   std::vector<std::unique_ptr<Port>> ports_;
 };
 
@@ -526,7 +377,7 @@ TEST_F(TapTest, AttachCreatesAnEthernetTapAndDetachRemovesIt) {
     EXPECT_NE(text.find("qlen 500"), std::string::npos) << text;
 
     // Held: a second attach of the same TAP is refused.
-    FakeHost other;
+    FakeHost other(module().driver);
     FakeIf* fi = nullptr;
     std::string err;
     EXPECT_LT(other.attach("ifname=tapt0", &fi, &err), 0);
@@ -695,7 +546,7 @@ TEST_F(TapTest, TheKernelAnswersArpAndItsUdpArrivesIntact) {
     Mac me = p->mac();
     Mac lmac = linux_mac("tapa0");
 
-    ASSERT_EQ(p->send({arp_request(me, kStackIp, kLinuxIp)}), 1);
+    ASSERT_EQ(p->send({arp_request(me.data(), kStackIp, kLinuxIp)}), 1);
     auto replies = p->collect(
         [&](const Bytes& f) {
           return f.size() >= 42 && be16(&f[12]) == kEtherArp && be16(&f[20]) == 2 &&
@@ -711,10 +562,10 @@ TEST_F(TapTest, TheKernelAnswersArpAndItsUdpArrivesIntact) {
     // The kernel learnt us from the request.
     std::string neigh;
     ns_.ip("neigh show 192.0.2.2 dev tapa0", &neigh);
-    EXPECT_NE(neigh.find(mac_text(me)), std::string::npos) << neigh;
+    EXPECT_NE(neigh.find(mac_text(me.data())), std::string::npos) << neigh;
 
     // UDP from a Linux socket to us arrives byte-exact with a valid checksum.
-    ASSERT_EQ(ns_.ip("neigh replace 192.0.2.2 lladdr " + mac_text(me) + " dev tapa0"), 0);
+    ASSERT_EQ(ns_.ip("neigh replace 192.0.2.2 lladdr " + mac_text(me.data()) + " dev tapa0"), 0);
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     ASSERT_GE(s, 0);
     const char msg[] = "through the tap, intact";
@@ -820,7 +671,9 @@ class TapVnetTest : public TapTest {
     }
     EXPECT_EQ(p->stats().vnet_hdr, 1u);
     EXPECT_EQ(ns_.ip("addr add 192.0.2.1/24 dev " + ifname), 0);
-    EXPECT_EQ(ns_.ip("neigh replace 192.0.2.2 lladdr " + mac_text(p->mac()) + " dev " + ifname), 0);
+    EXPECT_EQ(
+        ns_.ip("neigh replace 192.0.2.2 lladdr " + mac_text(p->mac().data()) + " dev " + ifname),
+        0);
     return p;
   }
 
@@ -933,10 +786,16 @@ TEST_F(TapVnetTest, TcpSuperFramesAreCutIntoValidSegments) {
     uint16_t sport = be16(syn->l4);
     uint32_t expected = be32(syn->l4 + 4) + 1;  // Linux's next sequence number
 
-    TcpSpec spec{me,       lmac,     kStackIp,
-                 kLinuxIp, kPort,    sport,
-                 kOurIsn,  expected, static_cast<uint8_t>(kTcpSyn | kTcpAck)};
-    spec.mss = 1460;
+    L4Spec spec{.src4 = kStackIp,
+                .dst4 = kLinuxIp,
+                .sport = kPort,
+                .dport = sport,
+                .seq = kOurIsn,
+                .ack = expected,
+                .flags = kTcpSyn | kTcpAck,
+                .ip_id = 0,
+                .tcp_options = {2, 4, 1460 >> 8, 1460 & 0xff}};  // MSS 1460
+    auto tcp_frame = [&](const L4Spec& t) { return ip_frame(lmac.data(), me.data(), t, {}); };
     ASSERT_EQ(p->send({tcp_frame(spec)}), 1);
     pollfd pw{s, POLLOUT, 0};
     ASSERT_EQ(poll(&pw, 1, 3000), 1);
@@ -953,7 +812,7 @@ TEST_F(TapVnetTest, TcpSuperFramesAreCutIntoValidSegments) {
     size_t sent = 0;
     size_t received = 0;
     size_t frames = 0, too_big = 0, bad_ip_csum = 0, bad_tcp_csum = 0, mismatched = 0;
-    spec.mss = 0;
+    spec.tcp_options.clear();
     spec.seq = kOurIsn + 1;
     spec.flags = kTcpAck;
     int64_t deadline = now_ms() + 20000;

@@ -1,11 +1,11 @@
 // tests/drivers/vwire_test.cc — devnp-vwire.so through its C ABI only:
 // dlopen()ed like io-pkt does, driven by a fake host that records what the
-// module attaches, with two ends in one process, in two processes, and with
-// the link emulation options. Every wait is bounded by a timeout; wire names
-// carry the pid so that parallel test processes never share a wire.
+// module attaches (support/fake_host.hh), with two ends in one process, in
+// two processes, and with the link emulation options. Every wait is bounded
+// by a timeout; wire names carry the pid so that parallel test processes
+// never share a wire.
 #include "drivers/devnp-vwire/vwire.hh"
 
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -25,9 +25,13 @@
 #include <string>
 #include <vector>
 
+#include "drivers/support/fake_host.hh"
+#include "drivers/support/frames.hh"
 #include "iopkt/driver.h"
 
 namespace {
+
+using namespace iopkt::driver_test;
 
 int64_t now_ns() {
   timespec ts;
@@ -45,96 +49,16 @@ bool shm_exists(const std::string& wire) {
   return stat(("/dev/shm/iopkt-vwire-" + wire).c_str(), &st) == 0;
 }
 
-// The module, loaded once per test process and never unloaded (as io-pkt
-// keeps a module while it has interfaces).
-struct Module {
-  void* handle = nullptr;
-  const iopkt_driver* driver = nullptr;
-  iopkt_vwire_get_stats_fn get_stats = nullptr;
-  std::string error;
+struct Module : LoadedModule {
+  Module() : LoadedModule("devnp-vwire.so") {}
+  iopkt_vwire_get_stats_fn get_stats =
+      symbol<iopkt_vwire_get_stats_fn>(IOPKT_VWIRE_GET_STATS_SYMBOL);
 };
 
 const Module& module() {
-  static Module m = [] {
-    Module r;
-    std::string path = std::string(IOPKT_TEST_MODULE_DIR) + "/devnp-vwire.so";
-    r.handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (r.handle == nullptr) {
-      r.error = dlerror();
-      return r;
-    }
-    r.driver = static_cast<const iopkt_driver*>(dlsym(r.handle, IOPKT_DRIVER_ENTRY_SYMBOL));
-    r.get_stats =
-        reinterpret_cast<iopkt_vwire_get_stats_fn>(dlsym(r.handle, IOPKT_VWIRE_GET_STATS_SYMBOL));
-    return r;
-  }();
+  static const Module m;
   return m;
 }
-
-// What the fake stack knows about one attached interface.
-struct FakeIf {
-  iopkt_if_desc desc{};
-  std::string prefix;
-  const iopkt_if_ops* ops = nullptr;
-  void* softc = nullptr;
-  std::atomic<int> link{-1};
-  std::atomic<int> kicks{0};
-};
-
-// A stack reduced to what the driver ABI asks of it. Interfaces are handed
-// to the driver as iopkt_if* that point at FakeIf records.
-class FakeHost {
- public:
-  FakeHost() {
-    ops_.abi_version = IOPKT_DRIVER_ABI_VERSION;
-    ops_.log = [](iopkt_host*, int, const char*) {};
-    ops_.if_attach = &FakeHost::if_attach;
-    ops_.if_link_state = [](iopkt_if* ifp, int up) {
-      reinterpret_cast<FakeIf*>(ifp)->link.store(up);
-    };
-    ops_.if_rx_kick = [](iopkt_if* ifp, uint32_t) {
-      reinterpret_cast<FakeIf*>(ifp)->kicks.fetch_add(1);
-    };
-  }
-
-  // The driver's attach; *out is the interface it created.
-  int attach(const std::string& options, FakeIf** out, std::string* err) {
-    char buf[256] = "";
-    last_ = nullptr;
-    int rc = module().driver->attach(reinterpret_cast<iopkt_host*>(this), &ops_, options.c_str(),
-                                     buf, sizeof buf);
-    *err = buf;
-    if (out != nullptr) {
-      *out = last_;
-    }
-    return rc;
-  }
-
-  bool refuse_next = false;
-
- private:
-  static iopkt_if* if_attach(iopkt_host* host, const iopkt_if_desc* desc, const iopkt_if_ops* ops,
-                             void* softc, char* err, size_t errlen) {
-    auto* self = reinterpret_cast<FakeHost*>(host);
-    if (self->refuse_next) {
-      self->refuse_next = false;
-      snprintf(err, errlen, "fake host: refused");
-      return nullptr;
-    }
-    auto fi = std::make_unique<FakeIf>();
-    fi->desc = *desc;
-    fi->prefix = desc->name_prefix != nullptr ? desc->name_prefix : "";
-    fi->ops = ops;
-    fi->softc = softc;
-    self->last_ = fi.get();
-    self->ifs_.push_back(std::move(fi));
-    return reinterpret_cast<iopkt_if*>(self->last_);
-  }
-
-  iopkt_host_ops ops_{};
-  std::vector<std::unique_ptr<FakeIf>> ifs_;
-  FakeIf* last_ = nullptr;
-};
 
 struct Arrival {
   std::vector<uint8_t> bytes;
@@ -142,66 +66,28 @@ struct Arrival {
 };
 
 // One end of a wire as the stack's packet thread would drive it.
-class End {
+class End : public AttachedIf {
  public:
-  explicit End(FakeIf* fi, uint32_t cap = 65536) : fi_(fi), cap_(cap), bufs_(kBurst) {
-    for (auto& b : bufs_) {
-      b.resize(cap);
-    }
-  }
-
-  int fd() const { return fi_->desc.rx_fd[0]; }
-  FakeIf* fake() const { return fi_; }
-  void* softc() const { return fi_->softc; }
-
-  int send(const std::vector<std::vector<uint8_t>>& frames) {
-    std::vector<iopkt_pkt> pkts(frames.size());
-    for (size_t i = 0; i < frames.size(); ++i) {
-      pkts[i].data = const_cast<uint8_t*>(frames[i].data());
-      pkts[i].len = static_cast<uint32_t>(frames[i].size());
-      pkts[i].cap = pkts[i].len;
-    }
-    return fi_->ops->tx_burst(fi_->softc, pkts.data(), static_cast<uint32_t>(pkts.size()));
-  }
+  explicit End(FakeIf* fi, uint32_t cap = 65536) : AttachedIf(fi), cap_(cap) {}
 
   // One rx_burst of up to n frames into the inbox; returns its result.
   int poll_once(uint32_t n = kBurst) {
-    iopkt_pkt pkts[kBurst];
-    n = std::min<uint32_t>(n, kBurst);
-    for (uint32_t i = 0; i < n; ++i) {
-      pkts[i] = iopkt_pkt{};
-      pkts[i].data = bufs_[i].data();
-      pkts[i].cap = cap_;
-    }
-    int got = fi_->ops->rx_burst(fi_->softc, 0, pkts, n);
+    std::vector<Bytes> got;
+    int rc = fi_->receive(&got, std::min<uint32_t>(n, kBurst), cap_);
     int64_t t = now_ns();
-    for (int i = 0; i < got; ++i) {
-      inbox.push_back({std::vector<uint8_t>(pkts[i].data, pkts[i].data + pkts[i].len), t});
+    for (auto& f : got) {
+      inbox.push_back({std::move(f), t});
     }
-    return got;
+    return rc;
   }
 
-  iopkt_vwire_stats stats() const {
-    iopkt_vwire_stats s{};
-    EXPECT_EQ(module().get_stats(fi_->softc, &s), 0);
-    return s;
-  }
-
-  void detach() {
-    if (fi_ != nullptr) {
-      fi_->ops->detach(fi_->softc);
-      fi_ = nullptr;
-    }
-  }
-  bool attached() const { return fi_ != nullptr; }
+  iopkt_vwire_stats stats() const { return read_stats(module().get_stats, fi_); }
 
   std::vector<Arrival> inbox;
   static constexpr uint32_t kBurst = 64;
 
  private:
-  FakeIf* fi_;
   uint32_t cap_;
-  std::vector<std::vector<uint8_t>> bufs_;
 };
 
 // Services every end's rx_fd, as the stack's packet threads do (a sender's
@@ -248,36 +134,10 @@ bool pump(std::initializer_list<End*> ends, End* to, size_t want, int timeout_ms
   return to->inbox.size() >= want;
 }
 
-// A test frame: Ethernet II to the broadcast address, EtherType 0x88b5
-// (IEEE 802 local experimental), a 32-bit sequence number, then a pattern
-// that depends on it, so that any byte out of place shows.
-std::vector<uint8_t> make_frame(uint32_t seq, size_t len) {
-  std::vector<uint8_t> f(std::max<size_t>(len, 18));
-  std::fill(f.begin(), f.begin() + 6, 0xff);
-  const uint8_t src[6] = {0x02, 0, 0, 0, 0, 1};
-  std::copy(src, src + 6, f.begin() + 6);
-  f[12] = 0x88;
-  f[13] = 0xb5;
-  f[14] = static_cast<uint8_t>(seq >> 24);
-  f[15] = static_cast<uint8_t>(seq >> 16);
-  f[16] = static_cast<uint8_t>(seq >> 8);
-  f[17] = static_cast<uint8_t>(seq);
-  for (size_t i = 18; i < f.size(); ++i) {
-    f[i] = static_cast<uint8_t>(seq * 31 + i);
-  }
-  return f;
-}
-
-uint32_t frame_seq(const std::vector<uint8_t>& f) {
-  return f.size() < 18
-             ? UINT32_MAX
-             : (uint32_t{f[14]} << 24) | (uint32_t{f[15]} << 16) | (uint32_t{f[16]} << 8) | f[17];
-}
-
 std::vector<uint32_t> seqs(const std::vector<Arrival>& in) {
   std::vector<uint32_t> r;
   for (const auto& a : in) {
-    r.push_back(frame_seq(a.bytes));
+    r.push_back(test_frame_seq(a.bytes));
   }
   return r;
 }
@@ -285,8 +145,7 @@ std::vector<uint32_t> seqs(const std::vector<Arrival>& in) {
 class VwireTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_NE(module().handle, nullptr) << module().error;
-    ASSERT_NE(module().driver, nullptr);
+    ASSERT_TRUE(loaded(module()));
     ASSERT_NE(module().get_stats, nullptr);
   }
 
@@ -330,7 +189,7 @@ class VwireTest : public ::testing::Test {
     return {a, b};
   }
 
-  FakeHost host_;
+  FakeHost host_{module().driver};
   std::vector<std::unique_ptr<End>> ends_;
   std::vector<std::string> wires_;
 };
@@ -424,9 +283,9 @@ TEST_F(VwireTest, TwoEndsExchangeFramesBothWaysInOrderByteExact) {
   EXPECT_FALSE(readable(a->fd(), 50));
   EXPECT_FALSE(readable(b->fd(), 50));
 
-  std::vector<std::vector<uint8_t>> out = {make_frame(0, 60), make_frame(1, 1514),
-                                           make_frame(2, 9014), make_frame(3, 65535),
-                                           make_frame(4, 2041)};
+  std::vector<std::vector<uint8_t>> out = {test_frame(0, 60), test_frame(1, 1514),
+                                           test_frame(2, 9014), test_frame(3, 65535),
+                                           test_frame(4, 2041)};
   EXPECT_EQ(a->send(out), 5);
   EXPECT_TRUE(readable(b->fd(), 2000));
   EXPECT_FALSE(readable(a->fd(), 0)) << "SIMPLEX: a sender does not hear itself";
@@ -439,7 +298,7 @@ TEST_F(VwireTest, TwoEndsExchangeFramesBothWaysInOrderByteExact) {
   EXPECT_EQ(b->poll_once(), 0);
   EXPECT_FALSE(readable(b->fd(), 20));
 
-  std::vector<std::vector<uint8_t>> back = {make_frame(10, 100), make_frame(11, 1500)};
+  std::vector<std::vector<uint8_t>> back = {test_frame(10, 100), test_frame(11, 1500)};
   EXPECT_EQ(b->send(back), 2);
   EXPECT_TRUE(readable(a->fd(), 2000));
   ASSERT_TRUE(pump({a, b}, a, 2, 2000));
@@ -462,7 +321,7 @@ TEST_F(VwireTest, RefusesEmptyAndOversizedFramesAndDropsWhatTheStackCannotHold) 
   End* b = attach("wire=" + w, 1600);  // the stack's buffers hold 1600 bytes
   ASSERT_TRUE(a && b);
   std::vector<uint8_t> huge(65536, 7);
-  EXPECT_EQ(a->send({make_frame(0, 100), {}, huge, make_frame(1, 3000), make_frame(2, 1600)}), 5);
+  EXPECT_EQ(a->send({test_frame(0, 100), {}, huge, test_frame(1, 3000), test_frame(2, 1600)}), 5);
   ASSERT_TRUE(pump({a, b}, b, 2, 2000));
   EXPECT_EQ(seqs(b->inbox), (std::vector<uint32_t>{0, 2}));
   EXPECT_EQ(a->stats().tx_bad_len, 2u);
@@ -476,7 +335,7 @@ TEST_F(VwireTest, ABatchOf1000FramesArrivesCompleteWithOneWakeUp) {
   uint64_t bells_before = a->stats().tx_bells;
   std::vector<std::vector<uint8_t>> all;
   for (uint32_t i = 0; i < 1000; ++i) {
-    all.push_back(make_frame(i, 60 + (i * 97) % 1455));
+    all.push_back(test_frame(i, 60 + (i * 97) % 1455));
   }
   for (size_t i = 0; i < all.size(); i += 50) {
     std::vector<std::vector<uint8_t>> burst(all.begin() + i, all.begin() + i + 50);
@@ -498,14 +357,14 @@ TEST_F(VwireTest, AFullRingTakesWhatFitsAndCountsTheRest) {
   ASSERT_TRUE(a && b);
   std::vector<std::vector<uint8_t>> burst;
   for (uint32_t i = 0; i < 100; ++i) {
-    burst.push_back(make_frame(i, 1500));  // one 2 KiB slot each
+    burst.push_back(test_frame(i, 1500));  // one 2 KiB slot each
   }
   EXPECT_EQ(a->send(burst), 64);
   EXPECT_EQ(a->stats().tx_ring_full, 36u);
   ASSERT_TRUE(pump({a, b}, b, 64, 2000));
-  EXPECT_EQ(frame_seq(b->inbox.back().bytes), 63u);
+  EXPECT_EQ(test_frame_seq(b->inbox.back().bytes), 63u);
   // Room again once read; frames that straddle the ring's end wrap whole.
-  std::vector<std::vector<uint8_t>> more = {make_frame(100, 5000), make_frame(101, 9000)};
+  std::vector<std::vector<uint8_t>> more = {test_frame(100, 5000), test_frame(101, 9000)};
   EXPECT_EQ(a->send(more), 2);
   ASSERT_TRUE(pump({a, b}, b, 66, 2000));
   EXPECT_EQ(b->inbox[64].bytes, more[0]);
@@ -518,7 +377,7 @@ TEST_F(VwireTest, AShortBurstLeavesFramesAndKicksTheStack) {
   ASSERT_TRUE(a && b);
   std::vector<std::vector<uint8_t>> burst;
   for (uint32_t i = 0; i < 20; ++i) {
-    burst.push_back(make_frame(i, 64));
+    burst.push_back(test_frame(i, 64));
   }
   ASSERT_EQ(a->send(burst), 20);
   ASSERT_TRUE(readable(b->fd(), 2000));
@@ -544,9 +403,9 @@ TEST_F(VwireTest, AThirdEndIsRefusedUntilASideIsFree) {
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->stats().side, 0u);
   c->poll_once();
-  EXPECT_EQ(b->send({make_frame(5, 80)}), 1);
+  EXPECT_EQ(b->send({test_frame(5, 80)}), 1);
   ASSERT_TRUE(pump({b, c}, c, 1, 2000));
-  EXPECT_EQ(frame_seq(c->inbox[0].bytes), 5u);
+  EXPECT_EQ(test_frame_seq(c->inbox[0].bytes), 5u);
 }
 
 TEST_F(VwireTest, AQlenThatDiffersFromTheWiresIsRefused) {
@@ -576,7 +435,7 @@ TEST_F(VwireTest, CarrierFollowsThePeer) {
   End* a = attach("wire=" + w);
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->fake()->link.load(), 0);
-  EXPECT_EQ(a->send({make_frame(0, 64)}), 1);
+  EXPECT_EQ(a->send({test_frame(0, 64)}), 1);
   EXPECT_EQ(a->stats().tx_no_peer, 1u) << "nobody at the other end";
   End* b = attach("wire=" + w);
   ASSERT_NE(b, nullptr);
@@ -612,7 +471,7 @@ TEST_F(VwireTest, DetachingBothEndsUnlinksTheSharedMemory) {
 // bounded by alarm().
 [[noreturn]] void child_end(const std::string& options, int report, int hold, int echo) {
   alarm(10);
-  FakeHost host;
+  FakeHost host(module().driver);
   FakeIf* fi = nullptr;
   std::string err;
   if (host.attach(options, &fi, &err) != 0 || fi == nullptr) {
@@ -688,7 +547,7 @@ TEST_F(VwireTest, EndsInTwoProcessesExchangeFrames) {
   EXPECT_EQ(a->fake()->link.load(), 1);
   std::vector<std::vector<uint8_t>> out;
   for (uint32_t i = 0; i < 10; ++i) {
-    out.push_back(make_frame(i, 64 + i * 300));
+    out.push_back(test_frame(i, 64 + i * 300));
   }
   EXPECT_EQ(a->send(out), 10);
   EXPECT_TRUE(pump({a}, a, 10, 5000));
@@ -726,7 +585,7 @@ TEST_F(VwireTest, ABulkTransferBetweenProcessesLosesNoWakeUp) {
   if (pid == 0) {
     close(up[0]);
     alarm(20);
-    FakeHost host;
+    FakeHost host(module().driver);
     FakeIf* fi = nullptr;
     std::string err;
     if (host.attach("wire=" + w, &fi, &err) != 0) {
@@ -742,7 +601,7 @@ TEST_F(VwireTest, ABulkTransferBetweenProcessesLosesNoWakeUp) {
     while (next < kFrames && now_ns() < deadline) {
       std::vector<std::vector<uint8_t>> burst;
       for (uint32_t i = next; i < std::min(kFrames, next + 32); ++i) {
-        burst.push_back(make_frame(i, 64 + i % 1400));
+        burst.push_back(test_frame(i, 64 + i % 1400));
       }
       int taken = e.send(burst);
       next += static_cast<uint32_t>(taken);
@@ -764,7 +623,7 @@ TEST_F(VwireTest, ABulkTransferBetweenProcessesLosesNoWakeUp) {
   EXPECT_EQ(wait_child(pid, 5000), 0);
   ASSERT_TRUE(all) << a->inbox.size() << " of " << kFrames;
   for (uint32_t i = 0; i < kFrames; ++i) {
-    ASSERT_EQ(frame_seq(a->inbox[i].bytes), i);
+    ASSERT_EQ(test_frame_seq(a->inbox[i].bytes), i);
     ASSERT_EQ(a->inbox[i].bytes.size(), 64 + i % 1400);
   }
   RecordProperty("frames_per_s", static_cast<int>(kFrames * 1e9 / static_cast<double>(t1 - t0)));
@@ -798,7 +657,7 @@ TEST_F(VwireTest, AStaleObjectOfAKilledEndDoesNotBlockANewPair) {
   ASSERT_TRUE(a && b);
   EXPECT_EQ(a->stats().side, 0u);
   EXPECT_EQ(b->stats().side, 1u);
-  EXPECT_EQ(a->send({make_frame(1, 200)}), 1);
+  EXPECT_EQ(a->send({test_frame(1, 200)}), 1);
   ASSERT_TRUE(pump({a, b}, b, 1, 2000));
   a->detach();
   b->detach();
@@ -813,15 +672,15 @@ TEST_F(VwireTest, TheSideOfAKilledPeerIsTakenOver) {
   kill_an_end(w, &side);
   EXPECT_EQ(side, 1u);
   // Frames sent to the dead end stay in the ring...
-  EXPECT_EQ(a->send({make_frame(0, 100)}), 1);
+  EXPECT_EQ(a->send({test_frame(0, 100)}), 1);
   End* b = attach("wire=" + w);
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(b->stats().side, 1u);
   b->poll_once();
   EXPECT_TRUE(b->inbox.empty()) << "...and are not handed to its successor";
-  EXPECT_EQ(a->send({make_frame(7, 100)}), 1);
+  EXPECT_EQ(a->send({test_frame(7, 100)}), 1);
   ASSERT_TRUE(pump({a, b}, b, 1, 2000));
-  EXPECT_EQ(frame_seq(b->inbox[0].bytes), 7u);
+  EXPECT_EQ(test_frame_seq(b->inbox[0].bytes), 7u);
 }
 
 // Sends n numbered frames from a to b through a fresh wire with a's
@@ -839,7 +698,7 @@ class VwireEmulationTest : public VwireTest {
     for (uint32_t i = 0; i < n; i += 50) {
       std::vector<std::vector<uint8_t>> burst;
       for (uint32_t j = i; j < std::min(n, i + 50); ++j) {
-        burst.push_back(make_frame(j, 100));
+        burst.push_back(test_frame(j, 100));
       }
       EXPECT_EQ(a->send(burst), static_cast<int>(burst.size()));
     }
@@ -914,7 +773,7 @@ TEST_F(VwireTest, DelayHoldsFramesBack) {
   auto [a, b] = pair(w, ",delay=20");
   ASSERT_TRUE(a && b);
   int64_t t0 = now_ns();
-  EXPECT_EQ(a->send({make_frame(0, 100), make_frame(1, 100)}), 2);
+  EXPECT_EQ(a->send({test_frame(0, 100), test_frame(1, 100)}), 2);
   EXPECT_FALSE(readable(b->fd(), 10)) << "nothing before the delay";
   ASSERT_TRUE(pump({a, b}, b, 2, 2000));
   for (const Arrival& x : b->inbox) {
@@ -924,7 +783,7 @@ TEST_F(VwireTest, DelayHoldsFramesBack) {
   EXPECT_EQ(seqs(b->inbox), (std::vector<uint32_t>{0, 1}));
   // The other direction is not delayed: the frame is in the ring and the
   // doorbell rung when tx_burst returns.
-  EXPECT_EQ(b->send({make_frame(9, 100)}), 1);
+  EXPECT_EQ(b->send({test_frame(9, 100)}), 1);
   EXPECT_TRUE(readable(a->fd(), 0));
   ASSERT_TRUE(pump({a, b}, a, 1, 2000));
 }
@@ -936,7 +795,7 @@ TEST_F(VwireTest, JitterDelaysWithoutReordering) {
   int64_t t0 = now_ns();
   std::vector<std::vector<uint8_t>> burst;
   for (uint32_t i = 0; i < 50; ++i) {
-    burst.push_back(make_frame(i, 100));
+    burst.push_back(test_frame(i, 100));
   }
   EXPECT_EQ(a->send(burst), 50);
   ASSERT_TRUE(pump({a, b}, b, 50, 3000));
@@ -953,7 +812,7 @@ TEST_F(VwireTest, RateBoundsTheBacklogAndCountsDrops) {
   // beyond 100 ms (k >= 14) the queue drops.
   std::vector<std::vector<uint8_t>> burst;
   for (uint32_t i = 0; i < 20; ++i) {
-    burst.push_back(make_frame(i, 1000));
+    burst.push_back(test_frame(i, 1000));
   }
   int64_t t0 = now_ns();
   EXPECT_EQ(a->send(burst), 20);
@@ -972,7 +831,7 @@ TEST_F(VwireTest, RateLimitsThroughput) {
   for (uint32_t round = 0; round < 10; ++round) {
     std::vector<std::vector<uint8_t>> burst;
     for (uint32_t i = 0; i < 10; ++i) {
-      burst.push_back(make_frame(round * 10 + i, 1000));
+      burst.push_back(test_frame(round * 10 + i, 1000));
     }
     ASSERT_EQ(a->send(burst), 10);
     ASSERT_TRUE(pump({a, b}, b, (round + 1) * 10, 2000)) << "round " << round;

@@ -24,12 +24,13 @@
 // writes a virtio_net_hdr right before each frame in the ring (at tp_mac -
 // 10, net/packet/af_packet.c tpacket_rcv()) saying which: csum_start and
 // csum_offset of a partial checksum, gso_type and gso_size of a
-// super-frame. packet_offload.cc finishes the checksums and cuts
-// super-frames (TCPv4/v6 at gso_size, UDP_SEGMENT into datagrams) so that
+// super-frame. drivers/common/offload.cc (shared with devnp-tap) finishes
+// the checksums and cuts super-frames (TCPv4/v6 at gso_size, UDP_SEGMENT
+// into datagrams) so that
 // the stack only ever sees frames a wire could have carried: complete,
 // <= MTU + link header, checksums valid (and marked IOPKT_PKT_CSUM_VALID).
-// The option `novnet` reads tp_status instead (TP_STATUS_CSUMNOTREADY), for
-// kernels without V3 vnet headers: TCP super-frames are then recognised by
+// The option `novnet` reads tp_status instead (TP_STATUS_CSUMNOTREADY,
+// packet_offload.cc), for kernels without V3 vnet headers: TCP super-frames are then recognised by
 // their length and cut at the MSS the Linux MTU implies; UDP super-frames
 // (whose datagram size only the vnet header tells) are dropped and counted.
 // Linux moves an 802.1Q tag out of the frame before packet taps see it
@@ -60,6 +61,11 @@
 // the socket (at exit) drops the memberships.
 //
 // Counters: iopkt_packet_get_stats() in packet.hh.
+//
+// Shared with the other drivers (drivers/common/): option parsing
+// (options.hh), checksum completion and segmentation (offload.hh), the
+// attach sequence, the iopkt_if_ops trampolines and the softc's link to
+// the stack (module.hh).
 #include "drivers/devnp-packet/packet.hh"
 
 #include <arpa/inet.h>
@@ -85,12 +91,26 @@
 #include <string>
 #include <vector>
 
+#include "drivers/common/module.hh"
+#include "drivers/common/offload.hh"
+#include "drivers/common/options.hh"
 #include "drivers/devnp-packet/packet_offload.hh"
 #include "drivers/devnp-packet/packet_options.hh"
 #include "iopkt/driver.h"
 
 namespace iopkt::packet {
 namespace {
+
+using drivers::bump;
+using drivers::errno_msg;
+using drivers::kEtherHeaderLen;
+using drivers::kVlanTagLen;
+using drivers::RxDrop;
+using drivers::RxPlan;
+
+// The name in messages and in iopkt_driver_entry, whose attach is
+// drivers::attach_entry().
+constexpr char kDriverName[] = "packet";
 
 constexpr uint32_t kMinMtu = 68;  // RFC 791: 68 octets must pass unfragmented
 constexpr uint32_t kTxBatch = 64;
@@ -101,14 +121,6 @@ constexpr uint16_t kEtherTypeVlan = 0x8100;
 // frame's own headers (tpacket3_hdr, sockaddr_ll, vnet header, alignment).
 constexpr uint32_t kRingOverhead = 256;
 constexpr uint32_t kLargestSuperFrame = 65536 + kEtherHeaderLen + kVlanTagLen;
-
-void write_err(char* err, size_t errlen, const std::string& msg) {
-  if (err != nullptr && errlen > 0) {
-    snprintf(err, errlen, "%s", msg.c_str());
-  }
-}
-
-std::string errno_msg(const std::string& what, int e) { return what + ": " + strerror(e); }
 
 std::string mac_string(const uint8_t* m) {
   char b[18];
@@ -123,8 +135,6 @@ struct Counters {
       rx_over_cap{0}, rx_ring_errors{0}, rx_kernel_drops{0};
   std::atomic<uint64_t> tx_frames{0}, tx_bytes{0}, tx_errors{0}, tx_busy{0};
 };
-
-void bump(std::atomic<uint64_t>& c, uint64_t by = 1) { c.fetch_add(by, std::memory_order_relaxed); }
 
 // One ring frame made ready to deliver: the bytes (in the ring, or in
 // scratch when a VLAN tag was put back) and the plan for them.
@@ -154,7 +164,7 @@ Prepared prepare_frame(const iopkt_packet_rx_frame& in, std::vector<uint8_t>* sc
     p.vlan_restored = true;
     shift = kVlanTagLen;
   }
-  RxOffload off;
+  drivers::VnetHdr off;
   if (in.has_vnet != 0) {
     off.flags = in.vnet_flags;
     off.gso_type = in.vnet_gso_type;
@@ -166,29 +176,22 @@ Prepared prepare_frame(const iopkt_packet_rx_frame& in, std::vector<uint8_t>* sc
   } else {
     off = offload_from_status(p.frame, in.tp_status, in.linux_mtu);
   }
-  p.plan = plan_rx_frame(p.frame, off, in.mtu);
+  p.plan = drivers::plan_rx_frame(p.frame, off, in.mtu);
   return p;
 }
 
-class PacketIf {
+// The softc (drivers/common/module.hh says what attach_softc() asks of it).
+class PacketIf : public drivers::SoftcBase {
  public:
   static constexpr uint64_t kSoftcMagic = 0x706b7473666f6369ull;
 
-  explicit PacketIf(Options o) : opts_(std::move(o)) {}
+  explicit PacketIf(Options o) : SoftcBase(kSoftcMagic), opts_(std::move(o)) {}
   ~PacketIf() { release(); }
-  PacketIf(const PacketIf&) = delete;
-  PacketIf& operator=(const PacketIf&) = delete;
 
-  // Before open(): host_ops_ is not written again afterwards.
-  void set_host(iopkt_host* host, const iopkt_host_ops& ops) {
-    host_ = host;
-    host_ops_ = ops;
-  }
   int open(std::string* err);
-  void set_ifp(iopkt_if* ifp) { ifp_.store(ifp, std::memory_order_release); }
   void fill_desc(iopkt_if_desc* d) const;
-  void report_link_state(int up);
-  bool running_at_attach() const { return running_at_attach_; }
+  void on_attached(const iopkt_if_desc& desc);
+  void detach() { release(); }  // closing the socket drops the memberships
 
   int rx_burst(uint32_t q, iopkt_pkt* pkts, uint32_t n);
   int tx_burst(const iopkt_pkt* pkts, uint32_t n);
@@ -198,14 +201,7 @@ class PacketIf {
   void quiesce() { quiesced_.store(true, std::memory_order_relaxed); }
   void stats(iopkt_packet_stats* out);
 
-  uint64_t softc_magic_ = kSoftcMagic;
-
  private:
-  void log(int level, const std::string& msg) const {
-    if (host_ops_.log != nullptr) {
-      host_ops_.log(host_, level, msg.c_str());
-    }
-  }
   int set_membership(int type, bool on);
   void warn_if_addressed() const;
   tpacket_block_desc* block_at(uint32_t i) const {
@@ -233,10 +229,6 @@ class PacketIf {
   size_t ring_len_ = 0;
   uint32_t block_count_ = 0;
 
-  iopkt_host* host_ = nullptr;
-  iopkt_host_ops host_ops_{};
-  std::atomic<iopkt_if*> ifp_{nullptr};
-  std::atomic<int> link_reported_{-1};
   std::atomic<bool> quiesced_{false};
   std::atomic<bool> promisc_on_{false};
   bool lladdr_differs_ = false;  // mac= gave the interface another MAC: promiscuous
@@ -418,30 +410,22 @@ void PacketIf::warn_if_addressed() const {
 }
 
 void PacketIf::fill_desc(iopkt_if_desc* d) const {
-  *d = iopkt_if_desc{};
-  d->struct_size = sizeof(iopkt_if_desc);
-  d->name_prefix = "en";
-  d->unit = -1;
-  d->link_type = IOPKT_LINK_ETHER;
-  memcpy(d->mac, mac_, sizeof mac_);
-  d->mtu = linux_mtu_;
-  d->max_mtu = linux_mtu_;
-  d->flags = IOPKT_IFF_BROADCAST | IOPKT_IFF_MULTICAST | IOPKT_IFF_SIMPLEX;
+  *d = drivers::ether_if_desc("en", mac_, linux_mtu_, linux_mtu_, fd_);
   d->caps = IOPKT_CAP_RX_CSUM;  // frames we finished are delivered CSUM_VALID
-  d->n_rx_queues = 1;
-  for (int& fd : d->rx_fd) {
-    fd = -1;
-  }
-  d->rx_fd[0] = fd_;
 }
 
-void PacketIf::report_link_state(int up) {
-  if (link_reported_.load(std::memory_order_relaxed) != up && link_reported_.exchange(up) != up) {
-    iopkt_if* ifp = ifp_.load(std::memory_order_acquire);
-    if (ifp != nullptr && host_ops_.if_link_state != nullptr) {
-      host_ops_.if_link_state(ifp, up);
-    }
+void PacketIf::on_attached(const iopkt_if_desc& desc) {
+  try {
+    log(IOPKT_LOG_INFO,
+        "packet: attached to Linux " + opts_.ifname + ", mac " + mac_string(desc.mac) +
+            " (the Linux interface's), mtu " + std::to_string(desc.mtu) + ", ring " +
+            std::to_string(opts_.block_count()) + " x " + std::to_string(opts_.block_size / 1024) +
+            " KiB, offload info from " + (opts_.vnet_hdr ? "PACKET_VNET_HDR" : "tp_status") +
+            (opts_.promisc ? ", promiscuous" : "") + (running_at_attach_ ? "" : "; no carrier"));
+  } catch (const std::bad_alloc&) {
+    // The interface is the stack's already; the line is only information.
   }
+  report_link_state(running_at_attach_ ? 1 : 0);
 }
 
 void PacketIf::release_block() {
@@ -594,8 +578,8 @@ int PacketIf::rx_burst(uint32_t q, iopkt_pkt* pkts, uint32_t n) {
     const RxPlan& plan = pending_.plan;
     while (got < n && pending_next_ < plan.count) {
       iopkt_pkt& p = pkts[got];
-      size_t len =
-          emit_rx_frame(pending_.frame, plan, pending_next_++, std::span<uint8_t>(p.data, p.cap));
+      size_t len = drivers::emit_rx_frame(pending_.frame, plan, pending_next_++,
+                                          std::span<uint8_t>(p.data, p.cap));
       if (len == 0) {
         bump(c_.rx_over_cap);  // driver.h: dropped, never truncated
         continue;
@@ -622,10 +606,7 @@ int PacketIf::rx_burst(uint32_t q, iopkt_pkt* pkts, uint32_t n) {
                 block_ready(cur_ != nullptr ? (block_idx_ + 1) % block_count_ : block_idx_);
     if (got == n && more) {
       // No new wake-up is due for frames already handed over: driver.h.
-      iopkt_if* ifp = ifp_.load(std::memory_order_acquire);
-      if (ifp != nullptr && host_ops_.if_rx_kick != nullptr) {
-        host_ops_.if_rx_kick(ifp, 0);
-      }
+      kick_rx(0);
     }
     return static_cast<int>(got);
   }
@@ -721,7 +702,7 @@ int PacketIf::set_mtu(uint32_t mtu) {
 }
 
 void PacketIf::stats(iopkt_packet_stats* out) {
-  auto ld = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  using drivers::counter;
   if (fd_ >= 0) {
     // The kernel resets its counters at each read: accumulate them.
     tpacket_stats_v3 st{};
@@ -739,26 +720,26 @@ void PacketIf::stats(iopkt_packet_stats* out) {
   out->promisc = promisc_on_.load() ? 1 : 0;
   out->block_size = opts_.block_size;
   out->block_count = block_count_;
-  out->rx_frames = ld(c_.rx_frames);
-  out->rx_bytes = ld(c_.rx_bytes);
-  out->rx_ring_frames = ld(c_.rx_ring_frames);
-  out->rx_csum_completed = ld(c_.rx_csum_completed);
-  out->rx_gso_frames = ld(c_.rx_gso_frames);
-  out->rx_gso_segments = ld(c_.rx_gso_segments);
-  out->rx_vlan_restored = ld(c_.rx_vlan_restored);
-  out->rx_outgoing = ld(c_.rx_outgoing);
-  out->rx_too_long = ld(c_.rx_too_long);
-  out->rx_truncated = ld(c_.rx_truncated);
-  out->rx_gso_unsupported = ld(c_.rx_gso_unsupported);
-  out->rx_bad_headers = ld(c_.rx_bad_headers);
-  out->rx_csum_unsupported = ld(c_.rx_csum_unsupported);
-  out->rx_over_cap = ld(c_.rx_over_cap);
-  out->rx_ring_errors = ld(c_.rx_ring_errors);
-  out->rx_kernel_drops = ld(c_.rx_kernel_drops);
-  out->tx_frames = ld(c_.tx_frames);
-  out->tx_bytes = ld(c_.tx_bytes);
-  out->tx_errors = ld(c_.tx_errors);
-  out->tx_busy = ld(c_.tx_busy);
+  out->rx_frames = counter(c_.rx_frames);
+  out->rx_bytes = counter(c_.rx_bytes);
+  out->rx_ring_frames = counter(c_.rx_ring_frames);
+  out->rx_csum_completed = counter(c_.rx_csum_completed);
+  out->rx_gso_frames = counter(c_.rx_gso_frames);
+  out->rx_gso_segments = counter(c_.rx_gso_segments);
+  out->rx_vlan_restored = counter(c_.rx_vlan_restored);
+  out->rx_outgoing = counter(c_.rx_outgoing);
+  out->rx_too_long = counter(c_.rx_too_long);
+  out->rx_truncated = counter(c_.rx_truncated);
+  out->rx_gso_unsupported = counter(c_.rx_gso_unsupported);
+  out->rx_bad_headers = counter(c_.rx_bad_headers);
+  out->rx_csum_unsupported = counter(c_.rx_csum_unsupported);
+  out->rx_over_cap = counter(c_.rx_over_cap);
+  out->rx_ring_errors = counter(c_.rx_ring_errors);
+  out->rx_kernel_drops = counter(c_.rx_kernel_drops);
+  out->tx_frames = counter(c_.tx_frames);
+  out->tx_bytes = counter(c_.tx_bytes);
+  out->tx_errors = counter(c_.tx_errors);
+  out->tx_busy = counter(c_.tx_busy);
 }
 
 void PacketIf::release() {
@@ -772,97 +753,21 @@ void PacketIf::release() {
   }
 }
 
-// --- the C ABI ---------------------------------------------------------------
-
-int op_rx_burst(void* softc, uint32_t q, iopkt_pkt* pkts, uint32_t n) {
-  return static_cast<PacketIf*>(softc)->rx_burst(q, pkts, n);
-}
-
-int op_tx_burst(void* softc, const iopkt_pkt* pkts, uint32_t n) {
-  return static_cast<PacketIf*>(softc)->tx_burst(pkts, n);
-}
-
-int op_set_lladdr(void* softc, const uint8_t mac[IOPKT_ETHER_ADDR_LEN]) {
-  return static_cast<PacketIf*>(softc)->set_lladdr(mac);
-}
-
-int op_set_flags(void* softc, uint32_t flags) {
-  return static_cast<PacketIf*>(softc)->set_flags(flags);
-}
-
-int op_set_mtu(void* softc, uint32_t mtu) { return static_cast<PacketIf*>(softc)->set_mtu(mtu); }
-
-void op_detach(void* softc) { delete static_cast<PacketIf*>(softc); }
-
-void op_quiesce(void* softc) { static_cast<PacketIf*>(softc)->quiesce(); }
-
-const iopkt_if_ops kIfOps = {
-    sizeof(iopkt_if_ops), op_rx_burst, op_tx_burst, op_set_flags,
-    op_set_mtu,           op_detach,   op_quiesce,  op_set_lladdr,
-};
-
-int packet_attach(iopkt_host* host, const iopkt_host_ops* ops, const char* options, char* err,
-                  size_t errlen) {
-  if (ops == nullptr || ops->abi_version != IOPKT_DRIVER_ABI_VERSION || ops->if_attach == nullptr) {
-    write_err(err, errlen, "packet: stack ABI version differs from the module's");
-    return -EINVAL;
-  }
-  try {
-    Options o;
-    std::string msg;
-    if (!parse_options(options != nullptr ? options : "", &o, &msg)) {
-      write_err(err, errlen, msg);
-      return -EINVAL;
-    }
-    auto p = std::make_unique<PacketIf>(o);
-    p->set_host(host, *ops);
-    int rc = p->open(&msg);
-    if (rc < 0) {
-      write_err(err, errlen, msg);
-      return rc;
-    }
-    iopkt_if_desc desc;
-    p->fill_desc(&desc);
-    iopkt_if* ifp = ops->if_attach(host, &desc, &kIfOps, p.get(), err, errlen);
-    if (ifp == nullptr) {
-      return -EINVAL;
-    }
-    p->set_ifp(ifp);
-    if (ops->log != nullptr) {
-      std::string line =
-          "packet: attached to Linux " + o.ifname + ", mac " + mac_string(desc.mac) +
-          " (the Linux interface's), mtu " + std::to_string(desc.mtu) + ", ring " +
-          std::to_string(o.block_count()) + " x " + std::to_string(o.block_size / 1024) +
-          " KiB, offload info from " + (o.vnet_hdr ? "PACKET_VNET_HDR" : "tp_status") +
-          (o.promisc ? ", promiscuous" : "") + (p->running_at_attach() ? "" : "; no carrier");
-      ops->log(host, IOPKT_LOG_INFO, line.c_str());
-    }
-    p->report_link_state(p->running_at_attach() ? 1 : 0);
-    p.release();  // the stack owns it now; op_detach deletes it
-    return 0;
-  } catch (const std::bad_alloc&) {
-    write_err(err, errlen, "packet: out of memory");
-    return -ENOMEM;
-  }
-}
+constexpr auto kAttach = &drivers::attach_entry<PacketIf, Options, parse_options, kDriverName>;
 
 }  // namespace
 }  // namespace iopkt::packet
 
+// --- the C ABI ---------------------------------------------------------------
+
 extern "C" IOPKT_DRIVER_EXPORT int iopkt_packet_get_stats(void* softc,
                                                           struct iopkt_packet_stats* out) {
-  auto* p = static_cast<iopkt::packet::PacketIf*>(softc);
-  if (p == nullptr || out == nullptr || p->softc_magic_ != iopkt::packet::PacketIf::kSoftcMagic) {
-    return -EINVAL;
-  }
-  p->stats(out);
-  return 0;
+  return iopkt::drivers::get_softc_stats<iopkt::packet::PacketIf>(softc, out);
 }
 
 extern "C" IOPKT_DRIVER_EXPORT int iopkt_packet_finish_frame(const struct iopkt_packet_rx_frame* in,
                                                              struct iopkt_pkt* out, uint32_t n) {
-  using iopkt::packet::RxDrop;
-  using iopkt::packet::RxPlan;
+  using iopkt::drivers::RxDrop;
   if (in == nullptr || in->data == nullptr || (out == nullptr && n > 0)) {
     return -EINVAL;
   }
@@ -884,8 +789,8 @@ extern "C" IOPKT_DRIVER_EXPORT int iopkt_packet_finish_frame(const struct iopkt_
       return -ENOBUFS;
     }
     for (uint32_t i = 0; i < p.plan.count; ++i) {
-      size_t len = iopkt::packet::emit_rx_frame(p.frame, p.plan, i,
-                                                std::span<uint8_t>(out[i].data, out[i].cap));
+      size_t len = iopkt::drivers::emit_rx_frame(p.frame, p.plan, i,
+                                                 std::span<uint8_t>(out[i].data, out[i].cap));
       if (len == 0) {
         return -ENOBUFS;
       }
@@ -901,8 +806,8 @@ extern "C" IOPKT_DRIVER_EXPORT int iopkt_packet_finish_frame(const struct iopkt_
 
 extern "C" IOPKT_DRIVER_EXPORT const struct iopkt_driver iopkt_driver_entry = {
     IOPKT_DRIVER_ABI_VERSION,
-    "packet",
+    iopkt::packet::kDriverName,
     "a Linux Ethernet interface through AF_PACKET with a TPACKET_V3 ring (if=NAME; promisc, "
     "frames=, blocksize=, tov=, novnet)",
-    iopkt::packet::packet_attach,
+    iopkt::packet::kAttach,
 };

@@ -1,6 +1,6 @@
 // devnp-packet/packet_options.hh — the options devnp-packet parses itself
 // (the stack has already taken name=, unit=, mac=, mtu=). See packet.cc for
-// what each one does.
+// what each one does; the parsing machinery is drivers/common/options.hh.
 #pragma once
 
 #include <cstdint>

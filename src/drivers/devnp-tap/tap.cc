@@ -39,10 +39,15 @@
 // USO where the kernel has it), so that the kernel may hand over 64 KiB
 // TCP super-frames in one read (PERFORMANCE.md §4.3: the way past 2.6
 // Gbit/s). The stack's receive path does not read iopkt_pkt_meta yet, so the
-// driver completes partial checksums and cuts GSO frames itself
-// (tap_offload.cc); the stack only ever sees complete frames with valid
-// checksums. Transmit sends plain frames behind a zero header, and the
-// interface advertises no IOPKT_CAP_* offloads yet.
+// driver completes partial checksums and cuts GSO frames itself, with the
+// code devnp-packet uses too (drivers/common/offload.hh); the stack only
+// ever sees complete frames with valid checksums. Transmit sends plain
+// frames behind a zero header, and the interface advertises no IOPKT_CAP_*
+// offloads yet.
+//
+// Shared with the other drivers (drivers/common/): option parsing
+// (options.hh), the attach sequence, the iopkt_if_ops trampolines and the
+// softc's link to the stack (module.hh).
 #include "drivers/devnp-tap/tap.hh"
 
 #include <fcntl.h>
@@ -63,19 +68,30 @@
 #include <string>
 #include <vector>
 
-#include "drivers/devnp-tap/tap_offload.hh"
+#include "drivers/common/module.hh"
+#include "drivers/common/offload.hh"
+#include "drivers/common/options.hh"
 #include "drivers/devnp-tap/tap_options.hh"
 #include "iopkt/driver.h"
 
 namespace iopkt::tap {
 namespace {
 
+using drivers::bump;
+using drivers::errno_msg;
+using drivers::kEtherHeaderLen;
+using drivers::kVlanTagLen;
+using drivers::VnetHdr;
+
+// The name in messages and in iopkt_driver_entry, whose attach is
+// drivers::attach_entry(); a refusal by the stack detaches,
+// closing the fd, so a TAP we created goes away.
+constexpr char kDriverName[] = "tap";
+
 constexpr uint32_t kDefaultMtu = 1500;
 // The largest frame a TAP carries is 65535 + 14; keep the IP datagram whole.
 constexpr uint32_t kMaxMtu = 65521;
 constexpr uint32_t kMinMtu = 68;  // Linux's ETH_MIN_MTU, RFC 791's minimum
-constexpr size_t kEtherHeaderLen = 14;
-constexpr size_t kVlanTagLen = 4;
 constexpr size_t kMaxTxFrame = kMaxMtu + kEtherHeaderLen + kVlanTagLen;
 // A GSO super-frame: a 64 KiB IP datagram (tun's gso_max_size) behind an
 // Ethernet header and up to two VLAN tags, with room to spare.
@@ -100,63 +116,38 @@ struct Counters {
       tx_bad_len{0};
 };
 
-void bump(std::atomic<uint64_t>& c, uint64_t by = 1) { c.fetch_add(by, std::memory_order_relaxed); }
-
-uint64_t fnv1a(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (char c : s) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
-void write_err(char* err, size_t errlen, const std::string& msg) {
-  if (err != nullptr && errlen > 0) {
-    snprintf(err, errlen, "%s", msg.c_str());
-  }
-}
-
-std::string errno_msg(const std::string& what, int e) { return what + ": " + strerror(e); }
-
 void copy_name(ifreq* ifr, const std::string& name) {
   memset(ifr->ifr_name, 0, sizeof ifr->ifr_name);
   memcpy(ifr->ifr_name, name.data(), std::min(name.size(), sizeof ifr->ifr_name - 1));
 }
 
-class Tap {
+// The softc (drivers/common/module.hh says what attach_softc() asks of it).
+class Tap : public drivers::SoftcBase {
  public:
   static constexpr uint64_t kSoftcMagic = 0x7461702d736f6663ull;
 
-  explicit Tap(const Options& o) : opts_(o) {}
+  explicit Tap(const Options& o) : SoftcBase(kSoftcMagic), opts_(o) {}
   ~Tap() { release(); }
-  Tap(const Tap&) = delete;
-  Tap& operator=(const Tap&) = delete;
 
-  // Before open(); neither is written again afterwards.
-  void set_host(iopkt_host* host, const iopkt_host_ops& ops) {
-    host_ = host;
-    host_ops_ = ops;
-  }
   int open(std::string* err);
-  // The stack took the interface: from now on the fd is ours to close and a
-  // persistent TAP stays.
-  void set_ifp(iopkt_if* ifp) {
-    ifp_.store(ifp, std::memory_order_release);
-    committed_ = true;
-  }
   void fill_desc(iopkt_if_desc* d) const;
-  void report_link_up();
+  // The stack took the interface: from now on the fd is ours to close and a
+  // persistent TAP stays. The TAP's carrier is on while we hold it.
+  void on_attached(const iopkt_if_desc&) {
+    committed_ = true;
+    report_link_state(1);
+  }
 
   int rx_burst(uint32_t q, iopkt_pkt* pkts, uint32_t n);
   int tx_burst(const iopkt_pkt* pkts, uint32_t n);
+  // A TAP hands us every frame the kernel sends it, so PROMISC and ALLMULTI
+  // need nothing; the stack's IFF_UP is its own business.
+  int set_flags(uint32_t) { return 0; }
   int set_mtu(uint32_t mtu);
   // Async-signal-safe: one lock-free atomic store.
   void quiesce() { quiesced_.store(true, std::memory_order_relaxed); }
   void detach() { release(); }
   void stats(iopkt_tap_stats* out) const;
-
-  uint64_t softc_magic_ = kSoftcMagic;
 
  private:
   int open_by_name(std::string* err);
@@ -165,17 +156,11 @@ class Tap {
   int set_linux_mtu(uint32_t mtu, std::string* err);
   int current_name(std::string* name) const;
   int read_frame(iopkt_pkt* pkt);
-  void log(int level, const std::string& msg) const {
-    if (host_ops_.log != nullptr) {
-      host_ops_.log(host_, level, msg.c_str());
-    }
-  }
+  bool cutting() const { return seg_next_ < seg_plan_.count; }
+  void stop_cutting() { seg_plan_ = drivers::RxPlan{}; }
   void release();
 
   const Options opts_;
-  iopkt_host* host_ = nullptr;
-  iopkt_host_ops host_ops_{};
-  std::atomic<iopkt_if*> ifp_{nullptr};
 
   int fd_ = -1;               // the TAP
   bool opened_here_ = false;  // ifname=: we opened fd_ (fd=: the caller did)
@@ -193,7 +178,9 @@ class Tap {
   // Receive side: only the queue's packet thread.
   std::vector<uint8_t> rx_buf_;      // vnet_hdr: a super-frame being cut
   uint8_t overflow_[kOverflowSize];  // catches the tail of an oversized frame
-  GsoSegmenter seg_;
+  drivers::RxPlan seg_plan_;         // how the super-frame in rx_buf_ is cut
+  size_t seg_len_ = 0;               // its length
+  uint32_t seg_next_ = 0;            // the segment rx_burst delivers next
 
   Counters c_;
 };
@@ -268,11 +255,7 @@ int Tap::open(std::string* err) {
     persist_ = true;
   }
   // Repeatable: the same TAP name gives the same address on every attach.
-  uint64_t h = fnv1a(name_);
-  mac_[0] = static_cast<uint8_t>((h & 0xfc) | 0x02);  // unicast, locally administered
-  for (int i = 1; i < IOPKT_ETHER_ADDR_LEN; ++i) {
-    mac_[i] = static_cast<uint8_t>(h >> (8 * i));
-  }
+  drivers::mac_from_name(name_, mac_);
   log(IOPKT_LOG_INFO, "tap: " + std::string(created_ ? "created " : "attached to ") + name_ +
                           " (ifindex " + std::to_string(ifindex_) + (vnet_ ? ", vnet_hdr" : "") +
                           (persist_ ? ", persistent" : "") + ")");
@@ -415,43 +398,54 @@ int Tap::set_mtu(uint32_t mtu) {
   if (mtu < kMinMtu || mtu > kMaxMtu) {
     return -EINVAL;
   }
-  std::string err;
-  int rc = set_linux_mtu(mtu, &err);
-  if (rc < 0) {
-    log(IOPKT_LOG_ERR, err);
+  try {
+    std::string err;
+    int rc = set_linux_mtu(mtu, &err);
+    if (rc < 0) {
+      log(IOPKT_LOG_ERR, err);
+    }
+    return rc;
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
   }
-  return rc;
 }
 
 void Tap::fill_desc(iopkt_if_desc* d) const {
-  *d = iopkt_if_desc{};
-  d->struct_size = sizeof(iopkt_if_desc);
-  d->name_prefix = "en";  // SPEC §1: Ethernet drivers default to en
-  d->unit = -1;
-  d->link_type = IOPKT_LINK_ETHER;
-  memcpy(d->mac, mac_, sizeof mac_);
-  d->mtu = kDefaultMtu;
-  d->max_mtu = kMaxMtu;
-  d->flags = IOPKT_IFF_BROADCAST | IOPKT_IFF_MULTICAST | IOPKT_IFF_SIMPLEX;
-  d->caps = 0;
-  d->n_rx_queues = 1;
-  for (int& fd : d->rx_fd) {
-    fd = -1;
-  }
-  d->rx_fd[0] = fd_;
+  // SPEC §1: Ethernet drivers default to en.
+  *d = drivers::ether_if_desc("en", mac_, kDefaultMtu, kMaxMtu, fd_);
 }
 
-void Tap::report_link_up() {
-  iopkt_if* ifp = ifp_.load(std::memory_order_acquire);
-  if (ifp != nullptr && host_ops_.if_link_state != nullptr) {
-    host_ops_.if_link_state(ifp, 1);
-  }
+void Tap::stats(iopkt_tap_stats* out) const {
+  using drivers::counter;
+  *out = iopkt_tap_stats{};
+  out->struct_size = sizeof(iopkt_tap_stats);
+  out->vnet_hdr = vnet_ ? 1 : 0;
+  out->created = created_ ? 1 : 0;
+  out->persist = persist_ ? 1 : 0;
+  out->linux_ifindex = ifindex_;
+  out->mtu = mtu_.load(std::memory_order_relaxed);
+  snprintf(out->linux_name, sizeof out->linux_name, "%s", name_.c_str());
+  out->quiesced = quiesced_.load(std::memory_order_relaxed) ? 1 : 0;
+  out->rx_frames = counter(c_.rx_frames);
+  out->rx_bytes = counter(c_.rx_bytes);
+  out->rx_too_long = counter(c_.rx_too_long);
+  out->rx_errors = counter(c_.rx_errors);
+  out->rx_csum_completed = counter(c_.rx_csum_completed);
+  out->rx_gso_frames = counter(c_.rx_gso_frames);
+  out->rx_gso_segments = counter(c_.rx_gso_segments);
+  out->rx_bad_vnet = counter(c_.rx_bad_vnet);
+  out->tx_frames = counter(c_.tx_frames);
+  out->tx_bytes = counter(c_.tx_bytes);
+  out->tx_full = counter(c_.tx_full);
+  out->tx_link_down = counter(c_.tx_link_down);
+  out->tx_errors = counter(c_.tx_errors);
+  out->tx_bad_len = counter(c_.tx_bad_len);
 }
 
-// Reads one frame into pkt (or, for a GSO super-frame, into seg_). Returns
-// 1 when pkt holds a frame, 0 when the frame was consumed otherwise
-// (dropped, or waiting in seg_), -EAGAIN when the TAP is empty, or another
-// negative errno.
+// Reads one frame into pkt (or, for a GSO super-frame, into rx_buf_, to be
+// cut as seg_plan_ says). Returns 1 when pkt holds a frame, 0 when the frame
+// was consumed otherwise (dropped, or waiting in rx_buf_), -EAGAIN when the
+// TAP is empty, or another negative errno.
 int Tap::read_frame(iopkt_pkt* pkt) {
   VnetHdr h{};
   iovec iov[4];
@@ -491,7 +485,9 @@ int Tap::read_frame(iopkt_pkt* pkt) {
     return 0;
   }
   pkt->meta = iopkt_pkt_meta{};
-  if (!vnet_ || (h.gso_type == kGsoNone && (h.flags & kVnetNeedsCsum) == 0)) {
+  using drivers::RxDrop;
+  using drivers::RxPlan;
+  if (!vnet_ || (h.gso_type == drivers::kVnetGsoNone && (h.flags & drivers::kVnetNeedsCsum) == 0)) {
     if (len > pkt->cap) {
       bump(c_.rx_too_long);
       return 0;
@@ -499,15 +495,21 @@ int Tap::read_frame(iopkt_pkt* pkt) {
     pkt->len = static_cast<uint32_t>(len);
     return 1;
   }
-  if (h.gso_type == kGsoNone) {
+  // The TAP's MTU is the stack's (set_mtu keeps them in step): nothing is
+  // refused for its length here, and super-frames are cut at the kernel's
+  // gso_size (kNoMtu).
+  if (h.gso_type == drivers::kVnetGsoNone) {
     if (len > pkt->cap) {
       bump(c_.rx_too_long);
       return 0;
     }
-    if (!complete_csum(pkt->data, len, h.csum_start, h.csum_offset)) {
+    std::span<uint8_t> frame(pkt->data, len);
+    RxPlan plan = drivers::plan_rx_frame(frame, h, drivers::kNoMtu);
+    if (plan.drop != RxDrop::kNone) {
       bump(c_.rx_bad_vnet);
       return 0;
     }
+    drivers::complete_csum_in_place(frame, plan);
     bump(c_.rx_csum_completed);
     pkt->len = static_cast<uint32_t>(len);
     return 1;
@@ -518,17 +520,21 @@ int Tap::read_frame(iopkt_pkt* pkt) {
     return 0;
   }
   memcpy(rx_buf_.data(), pkt->data, std::min<size_t>(len, pkt->cap));
-  if (!seg_.start(rx_buf_.data(), len, h)) {
+  RxPlan plan =
+      drivers::plan_rx_frame(std::span<const uint8_t>(rx_buf_.data(), len), h, drivers::kNoMtu);
+  if (plan.drop != RxDrop::kNone || plan.kind != RxPlan::Kind::kSegment) {
     bump(c_.rx_bad_vnet);
     return 0;
   }
   // The first segment is the largest; the stack's buffers are all alike.
-  if (seg_.next_size() > pkt->cap) {
-    seg_.reset();
+  if (drivers::rx_frame_size(plan, len, 0) > pkt->cap) {
     bump(c_.rx_too_long);
     return 0;
   }
-  bump(c_.rx_gso_segments, seg_.count());
+  seg_plan_ = plan;
+  seg_len_ = len;
+  seg_next_ = 0;
+  bump(c_.rx_gso_segments, plan.count);
   return 0;
 }
 
@@ -543,15 +549,17 @@ int Tap::rx_burst(uint32_t q, iopkt_pkt* pkts, uint32_t n) {
   // Bounded so that a flood of dropped frames cannot hold the thread.
   for (uint32_t tries = 0; got < n && tries < 4 * n + 64; ++tries) {
     iopkt_pkt& p = pkts[got];
-    if (!seg_.done()) {
-      size_t s = seg_.next_size();
-      if (s > p.cap) {  // a caller with smaller buffers than the first call's
+    if (cutting()) {
+      size_t len = drivers::emit_rx_frame(std::span<const uint8_t>(rx_buf_.data(), seg_len_),
+                                          seg_plan_, seg_next_, std::span<uint8_t>(p.data, p.cap));
+      if (len == 0) {  // a caller with smaller buffers than the first call's
         bump(c_.rx_too_long, 1);
-        seg_.reset();
+        stop_cutting();
         continue;
       }
+      ++seg_next_;
       p.meta = iopkt_pkt_meta{};
-      p.len = static_cast<uint32_t>(seg_.emit(p.data));
+      p.len = static_cast<uint32_t>(len);
       bump(c_.rx_frames);
       bump(c_.rx_bytes, p.len);
       ++got;
@@ -572,12 +580,9 @@ int Tap::rx_burst(uint32_t q, iopkt_pkt* pkts, uint32_t n) {
       ++got;
     }
   }
-  if (!seg_.done()) {
+  if (cutting()) {
     // Segments wait in rx_buf_ and the fd may not signal again for them.
-    iopkt_if* ifp = ifp_.load(std::memory_order_acquire);
-    if (ifp != nullptr && host_ops_.if_rx_kick != nullptr) {
-      host_ops_.if_rx_kick(ifp, 0);
-    }
+    kick_rx(0);
   }
   return static_cast<int>(got);
 }
@@ -635,118 +640,20 @@ void Tap::release() {
   }
 }
 
-void Tap::stats(iopkt_tap_stats* out) const {
-  auto ld = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-  *out = iopkt_tap_stats{};
-  out->struct_size = sizeof(iopkt_tap_stats);
-  out->vnet_hdr = vnet_ ? 1 : 0;
-  out->created = created_ ? 1 : 0;
-  out->persist = persist_ ? 1 : 0;
-  out->linux_ifindex = ifindex_;
-  out->mtu = mtu_.load(std::memory_order_relaxed);
-  snprintf(out->linux_name, sizeof out->linux_name, "%s", name_.c_str());
-  out->quiesced = quiesced_.load(std::memory_order_relaxed) ? 1 : 0;
-  out->rx_frames = ld(c_.rx_frames);
-  out->rx_bytes = ld(c_.rx_bytes);
-  out->rx_too_long = ld(c_.rx_too_long);
-  out->rx_errors = ld(c_.rx_errors);
-  out->rx_csum_completed = ld(c_.rx_csum_completed);
-  out->rx_gso_frames = ld(c_.rx_gso_frames);
-  out->rx_gso_segments = ld(c_.rx_gso_segments);
-  out->rx_bad_vnet = ld(c_.rx_bad_vnet);
-  out->tx_frames = ld(c_.tx_frames);
-  out->tx_bytes = ld(c_.tx_bytes);
-  out->tx_full = ld(c_.tx_full);
-  out->tx_link_down = ld(c_.tx_link_down);
-  out->tx_errors = ld(c_.tx_errors);
-  out->tx_bad_len = ld(c_.tx_bad_len);
-}
-
-// --- the C ABI ---------------------------------------------------------------
-
-int op_rx_burst(void* softc, uint32_t q, iopkt_pkt* pkts, uint32_t n) {
-  return static_cast<Tap*>(softc)->rx_burst(q, pkts, n);
-}
-
-int op_tx_burst(void* softc, const iopkt_pkt* pkts, uint32_t n) {
-  return static_cast<Tap*>(softc)->tx_burst(pkts, n);
-}
-
-// A TAP hands us every frame the kernel sends it, so PROMISC and ALLMULTI
-// need nothing; the stack's IFF_UP is its own business.
-int op_set_flags(void*, uint32_t) { return 0; }
-
-int op_set_mtu(void* softc, uint32_t mtu) {
-  try {
-    return static_cast<Tap*>(softc)->set_mtu(mtu);
-  } catch (const std::bad_alloc&) {
-    return -ENOMEM;
-  }
-}
-
-void op_detach(void* softc) {
-  auto* t = static_cast<Tap*>(softc);
-  t->detach();
-  delete t;
-}
-
-void op_quiesce(void* softc) { static_cast<Tap*>(softc)->quiesce(); }
-
-const iopkt_if_ops kIfOps = {
-    sizeof(iopkt_if_ops), op_rx_burst, op_tx_burst, op_set_flags, op_set_mtu, op_detach, op_quiesce,
-};
-
-int tap_attach(iopkt_host* host, const iopkt_host_ops* ops, const char* options, char* err,
-               size_t errlen) {
-  if (ops == nullptr || ops->abi_version != IOPKT_DRIVER_ABI_VERSION || ops->if_attach == nullptr) {
-    write_err(err, errlen, "tap: stack ABI version differs from the module's");
-    return -EINVAL;
-  }
-  try {
-    Options o;
-    std::string msg;
-    if (!parse_options(options != nullptr ? options : "", &o, &msg)) {
-      write_err(err, errlen, msg);
-      return -EINVAL;
-    }
-    auto t = std::make_unique<Tap>(o);
-    t->set_host(host, *ops);
-    int rc = t->open(&msg);
-    if (rc < 0) {
-      write_err(err, errlen, msg);
-      return rc;
-    }
-    iopkt_if_desc desc;
-    t->fill_desc(&desc);
-    iopkt_if* ifp = ops->if_attach(host, &desc, &kIfOps, t.get(), err, errlen);
-    if (ifp == nullptr) {
-      return -EINVAL;  // ~Tap closes the fd: a TAP we created goes away
-    }
-    t->set_ifp(ifp);
-    t->report_link_up();
-    t.release();  // the stack owns it now; op_detach deletes it
-    return 0;
-  } catch (const std::bad_alloc&) {
-    write_err(err, errlen, "tap: out of memory");
-    return -ENOMEM;
-  }
-}
+constexpr auto kAttach = &drivers::attach_entry<Tap, Options, parse_options, kDriverName>;
 
 }  // namespace
 }  // namespace iopkt::tap
 
+// --- the C ABI ---------------------------------------------------------------
+
 extern "C" IOPKT_DRIVER_EXPORT int iopkt_tap_get_stats(void* softc, struct iopkt_tap_stats* out) {
-  auto* t = static_cast<iopkt::tap::Tap*>(softc);
-  if (t == nullptr || out == nullptr || t->softc_magic_ != iopkt::tap::Tap::kSoftcMagic) {
-    return -EINVAL;
-  }
-  t->stats(out);
-  return 0;
+  return iopkt::drivers::get_softc_stats<iopkt::tap::Tap>(softc, out);
 }
 
 extern "C" IOPKT_DRIVER_EXPORT const struct iopkt_driver iopkt_driver_entry = {
     IOPKT_DRIVER_ABI_VERSION,
-    "tap",
+    iopkt::tap::kDriverName,
     "Ethernet over a Linux TAP device (ifname=NAME or fd=N; persist, vnet_hdr, up, qlen=N)",
-    iopkt::tap::tap_attach,
+    iopkt::tap::kAttach,
 };

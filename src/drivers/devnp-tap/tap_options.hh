@@ -1,16 +1,15 @@
 // devnp-tap/tap_options.hh — the options devnp-tap parses itself (the stack
 // has already taken name=, unit=, mac=, mtu=). See tap.cc for what each one
-// does to the Linux side.
+// does to the Linux side; the parsing machinery is drivers/common/options.hh.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace iopkt::tap {
 
-// Linux interface names are at most IFNAMSIZ - 1 = 15 bytes.
-inline constexpr size_t kMaxIfname = 15;
 // qlen= sets the TAP's txqueuelen (frames the kernel queues for us). Linux
 // defaults to 1000; the bounds keep a typo from allocating a huge ring.
 inline constexpr uint32_t kMinQlen = 16;

@@ -70,6 +70,10 @@
 // own mutex. quiesce only stores to shared memory and sends a datagram.
 //
 // Counters: iopkt_vwire_get_stats() in vwire.hh.
+//
+// Shared with the other drivers (drivers/common/): option parsing
+// (options.hh), the attach sequence, the iopkt_if_ops trampolines and the
+// softc's link to the stack (module.hh).
 #include "drivers/devnp-vwire/vwire.hh"
 
 #include <errno.h>
@@ -98,11 +102,21 @@
 #include <string>
 #include <vector>
 
+#include "drivers/common/module.hh"
+#include "drivers/common/options.hh"
 #include "drivers/devnp-vwire/vwire_options.hh"
 #include "iopkt/driver.h"
 
 namespace iopkt::vwire {
 namespace {
+
+using drivers::bump;
+using drivers::errno_msg;
+
+// The name in messages and in iopkt_driver_entry, whose attach is
+// drivers::attach_entry(); a refusal by the stack detaches,
+// so the side is free again.
+constexpr char kDriverName[] = "vwire";
 
 constexpr uint64_t kMagic = 0x3145524957504f49ull;  // "IOPWIRE1" in memory order
 constexpr uint32_t kLayoutVersion = 1;
@@ -204,30 +218,12 @@ class Prng {
   uint64_t state_;
 };
 
-// FNV-1a, 64 bits: a stable hash of the wire name for the MAC addresses.
-uint64_t fnv1a(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (char c : s) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 // Error paths only: the object is being abandoned anyway.
 void truncate_quietly(int fd) {
   if (ftruncate(fd, 0) < 0) {
     // Nothing more to do; the next attacher re-initialises it.
   }
 }
-
-void write_err(char* err, size_t errlen, const std::string& msg) {
-  if (err != nullptr && errlen > 0) {
-    snprintf(err, errlen, "%s", msg.c_str());
-  }
-}
-
-std::string errno_msg(const std::string& what, int e) { return what + ": " + strerror(e); }
 
 sockaddr_un bell_addr(const std::string& wire, int side, socklen_t* len) {
   sockaddr_un a{};
@@ -245,8 +241,6 @@ struct Counters {
   std::atomic<uint64_t> rx_frames{0}, rx_bytes{0}, rx_too_long{0}, rx_errors{0};
 };
 
-void bump(std::atomic<uint64_t>& c, uint64_t by = 1) { c.fetch_add(by, std::memory_order_relaxed); }
-
 // A frame waiting in the emulation queue.
 struct Pending {
   int64_t release_ns;
@@ -254,24 +248,29 @@ struct Pending {
   std::vector<uint8_t> bytes;
 };
 
-class Vwire {
+// The softc (drivers/common/module.hh says what attach_softc() asks of it).
+class Vwire : public drivers::SoftcBase {
  public:
   static constexpr uint64_t kSoftcMagic = 0x7677697265736f66ull;
 
-  explicit Vwire(const Options& o) : opts_(o), prng_(o.seed) {}
+  explicit Vwire(const Options& o) : SoftcBase(kSoftcMagic), opts_(o), prng_(o.seed) {}
   ~Vwire() { release(); }
-  Vwire(const Vwire&) = delete;
-  Vwire& operator=(const Vwire&) = delete;
 
   int open(std::string* err);
-  // Before if_attach; host_ops_ is not written again afterwards.
-  void set_host_ops(const iopkt_host_ops& ops) { host_ops_ = ops; }
-  void set_ifp(iopkt_if* ifp) { ifp_.store(ifp, std::memory_order_release); }
   void fill_desc(iopkt_if_desc* d) const;
-  void report_link_state();
+  void on_attached(const iopkt_if_desc&) { update_link_state(); }
+  // The carrier is the peer's presence.
+  void update_link_state() { report_link_state(peer_attached() ? 1 : 0); }
 
   int rx_burst(uint32_t q, iopkt_pkt* pkts, uint32_t n);
-  int tx_burst(const iopkt_pkt* pkts, uint32_t n);
+  int tx_burst(const iopkt_pkt* pkts, uint32_t n) {
+    try {
+      return send_burst(pkts, n);
+    } catch (const std::bad_alloc&) {
+      return 0;  // a queued copy could not be made: nothing more taken
+    }
+  }
+  int set_flags(uint32_t) { return 0; }  // a wire has no filter to program
   int set_mtu(uint32_t mtu) const {
     return mtu >= kMinMtu && mtu <= kMaxFrame - kEtherHeaderLen ? 0 : -EINVAL;
   }
@@ -279,9 +278,8 @@ class Vwire {
   void detach();  // leaves the wire and frees everything but *this
   void stats(iopkt_vwire_stats* out) const;
 
-  uint64_t softc_magic_ = kSoftcMagic;
-
  private:
+  int send_burst(const iopkt_pkt* pkts, uint32_t n);
   int setup_locked(std::string* err);
   bool still_linked(int fd) const;
   bool anyone_live() const;
@@ -321,10 +319,6 @@ class Vwire {
   int rx_fd_ = -1;
   sockaddr_un peer_addr_{};
   socklen_t peer_addr_len_ = 0;
-
-  iopkt_host_ops host_ops_{};
-  std::atomic<iopkt_if*> ifp_{nullptr};
-  std::atomic<int> link_reported_{-1};
 
   // Producer side: tx_burst (stack lock, any thread) and rx_burst (timer).
   std::mutex tx_mu_;
@@ -574,33 +568,15 @@ int Vwire::setup_locked(std::string* err) {
   me.pid.store(getpid());
   me.attached.store(1, std::memory_order_release);
 
-  uint64_t h = fnv1a(opts_.wire);
-  mac_[0] = static_cast<uint8_t>((h & 0xfc) | 0x02);  // unicast, locally administered
-  mac_[1] = static_cast<uint8_t>(h >> 8);
-  mac_[2] = static_cast<uint8_t>(h >> 16);
-  mac_[3] = static_cast<uint8_t>(h >> 24);
-  mac_[4] = static_cast<uint8_t>(h >> 32);
-  mac_[5] = static_cast<uint8_t>(((h >> 40) & 0xfe) | static_cast<uint64_t>(side_));
+  // From the wire name, the two sides told apart by the last bit.
+  drivers::mac_from_name(opts_.wire, mac_);
+  mac_[5] = static_cast<uint8_t>((mac_[5] & 0xfe) | side_);
   ring_peer();
   return 0;
 }
 
 void Vwire::fill_desc(iopkt_if_desc* d) const {
-  *d = iopkt_if_desc{};
-  d->struct_size = sizeof(iopkt_if_desc);
-  d->name_prefix = "vw";
-  d->unit = -1;
-  d->link_type = IOPKT_LINK_ETHER;
-  memcpy(d->mac, mac_, sizeof mac_);
-  d->mtu = kDefaultMtu;
-  d->max_mtu = kMaxFrame - kEtherHeaderLen;
-  d->flags = IOPKT_IFF_BROADCAST | IOPKT_IFF_MULTICAST | IOPKT_IFF_SIMPLEX;
-  d->caps = 0;
-  d->n_rx_queues = 1;
-  for (int& fd : d->rx_fd) {
-    fd = -1;
-  }
-  d->rx_fd[0] = rx_fd_;
+  *d = drivers::ether_if_desc("vw", mac_, kDefaultMtu, kMaxFrame - kEtherHeaderLen, rx_fd_);
 }
 
 // Wakes the peer whatever its `waiting` says (new frames use the check in
@@ -628,16 +604,6 @@ void Vwire::drain_bells() {
     int left = rx_ring_->bells.fetch_sub(k) - k;
     // Stray datagrams (anyone in the namespace may send) push it below 0.
     while (left < 0 && !rx_ring_->bells.compare_exchange_weak(left, 0)) {
-    }
-  }
-}
-
-void Vwire::report_link_state() {
-  int up = peer_attached() ? 1 : 0;
-  if (link_reported_.load(std::memory_order_relaxed) != up && link_reported_.exchange(up) != up) {
-    iopkt_if* ifp = ifp_.load(std::memory_order_acquire);
-    if (ifp != nullptr && host_ops_.if_link_state != nullptr) {
-      host_ops_.if_link_state(ifp, up);
     }
   }
 }
@@ -791,7 +757,7 @@ void Vwire::service_timer() {
   release_due_locked(mono_ns());
 }
 
-int Vwire::tx_burst(const iopkt_pkt* pkts, uint32_t n) {
+int Vwire::send_burst(const iopkt_pkt* pkts, uint32_t n) {
   std::lock_guard lk(tx_mu_);
   if (!peer_attached()) {
     // No carrier: the frames are lost, as on an unplugged cable.
@@ -893,7 +859,7 @@ int Vwire::rx_burst(uint32_t q, iopkt_pkt* pkts, uint32_t n) {
     drain_bells();
     drained = true;
   }
-  report_link_state();
+  update_link_state();
   if (armed_) {
     // Awake now: producers need not ring until we sleep again.
     rx_ring_->waiting.store(0, std::memory_order_relaxed);
@@ -922,10 +888,7 @@ int Vwire::rx_burst(uint32_t q, iopkt_pkt* pkts, uint32_t n) {
   }
   if (!armed_ && more) {
     // Frames left and no doorbell coming: driver.h's if_rx_kick.
-    iopkt_if* ifp = ifp_.load(std::memory_order_acquire);
-    if (ifp != nullptr && host_ops_.if_rx_kick != nullptr) {
-      host_ops_.if_rx_kick(ifp, 0);
-    }
+    kick_rx(0);
   }
   if (got == 0 && !drained) {
     // Called for nothing: make sure a stray byte cannot keep rx_fd readable.
@@ -986,112 +949,44 @@ void Vwire::release() {
 }
 
 void Vwire::stats(iopkt_vwire_stats* out) const {
-  auto ld = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  using drivers::counter;
   *out = iopkt_vwire_stats{};
   out->struct_size = sizeof(iopkt_vwire_stats);
   out->side = static_cast<uint32_t>(side_);
   out->qlen = qlen_;
   out->peer_attached = hdr_ != nullptr && peer_attached() ? 1 : 0;
-  out->tx_frames = ld(c_.tx_frames);
-  out->tx_bytes = ld(c_.tx_bytes);
-  out->tx_lost = ld(c_.tx_lost);
-  out->tx_duplicated = ld(c_.tx_duplicated);
-  out->tx_reordered = ld(c_.tx_reordered);
-  out->tx_ring_full = ld(c_.tx_ring_full);
-  out->tx_queue_full = ld(c_.tx_queue_full);
-  out->tx_no_peer = ld(c_.tx_no_peer);
-  out->tx_bad_len = ld(c_.tx_bad_len);
-  out->tx_bells = ld(c_.tx_bells);
-  out->rx_frames = ld(c_.rx_frames);
-  out->rx_bytes = ld(c_.rx_bytes);
-  out->rx_too_long = ld(c_.rx_too_long);
-  out->rx_errors = ld(c_.rx_errors);
+  out->tx_frames = counter(c_.tx_frames);
+  out->tx_bytes = counter(c_.tx_bytes);
+  out->tx_lost = counter(c_.tx_lost);
+  out->tx_duplicated = counter(c_.tx_duplicated);
+  out->tx_reordered = counter(c_.tx_reordered);
+  out->tx_ring_full = counter(c_.tx_ring_full);
+  out->tx_queue_full = counter(c_.tx_queue_full);
+  out->tx_no_peer = counter(c_.tx_no_peer);
+  out->tx_bad_len = counter(c_.tx_bad_len);
+  out->tx_bells = counter(c_.tx_bells);
+  out->rx_frames = counter(c_.rx_frames);
+  out->rx_bytes = counter(c_.rx_bytes);
+  out->rx_too_long = counter(c_.rx_too_long);
+  out->rx_errors = counter(c_.rx_errors);
 }
 
-// --- the C ABI ---------------------------------------------------------------
-
-int op_rx_burst(void* softc, uint32_t q, iopkt_pkt* pkts, uint32_t n) {
-  return static_cast<Vwire*>(softc)->rx_burst(q, pkts, n);
-}
-
-int op_tx_burst(void* softc, const iopkt_pkt* pkts, uint32_t n) {
-  try {
-    return static_cast<Vwire*>(softc)->tx_burst(pkts, n);
-  } catch (const std::bad_alloc&) {
-    return 0;  // a queued copy could not be made: nothing more taken
-  }
-}
-
-int op_set_flags(void*, uint32_t) { return 0; }  // a wire has no filter to program
-
-int op_set_mtu(void* softc, uint32_t mtu) { return static_cast<Vwire*>(softc)->set_mtu(mtu); }
-
-void op_detach(void* softc) {
-  auto* v = static_cast<Vwire*>(softc);
-  v->detach();
-  delete v;
-}
-
-void op_quiesce(void* softc) { static_cast<Vwire*>(softc)->quiesce(); }
-
-const iopkt_if_ops kIfOps = {
-    sizeof(iopkt_if_ops), op_rx_burst, op_tx_burst, op_set_flags, op_set_mtu, op_detach, op_quiesce,
-};
-
-int vwire_attach(iopkt_host* host, const iopkt_host_ops* ops, const char* options, char* err,
-                 size_t errlen) {
-  if (ops == nullptr || ops->abi_version != IOPKT_DRIVER_ABI_VERSION || ops->if_attach == nullptr) {
-    write_err(err, errlen, "vwire: stack ABI version differs from the module's");
-    return -EINVAL;
-  }
-  try {
-    Options o;
-    std::string msg;
-    if (!parse_options(options != nullptr ? options : "", &o, &msg)) {
-      write_err(err, errlen, msg);
-      return -EINVAL;
-    }
-    auto v = std::make_unique<Vwire>(o);
-    int rc = v->open(&msg);
-    if (rc < 0) {
-      write_err(err, errlen, msg);
-      return rc;
-    }
-    iopkt_if_desc desc;
-    v->fill_desc(&desc);
-    v->set_host_ops(*ops);
-    iopkt_if* ifp = ops->if_attach(host, &desc, &kIfOps, v.get(), err, errlen);
-    if (ifp == nullptr) {
-      v->detach();
-      return -EINVAL;
-    }
-    v->set_ifp(ifp);
-    v->report_link_state();
-    v.release();  // the stack owns it now; op_detach deletes it
-    return 0;
-  } catch (const std::bad_alloc&) {
-    write_err(err, errlen, "vwire: out of memory");
-    return -ENOMEM;
-  }
-}
+constexpr auto kAttach = &drivers::attach_entry<Vwire, Options, parse_options, kDriverName>;
 
 }  // namespace
 }  // namespace iopkt::vwire
 
+// --- the C ABI ---------------------------------------------------------------
+
 extern "C" IOPKT_DRIVER_EXPORT int iopkt_vwire_get_stats(void* softc,
                                                          struct iopkt_vwire_stats* out) {
-  auto* v = static_cast<iopkt::vwire::Vwire*>(softc);
-  if (v == nullptr || out == nullptr || v->softc_magic_ != iopkt::vwire::Vwire::kSoftcMagic) {
-    return -EINVAL;
-  }
-  v->stats(out);
-  return 0;
+  return iopkt::drivers::get_softc_stats<iopkt::vwire::Vwire>(softc, out);
 }
 
 extern "C" IOPKT_DRIVER_EXPORT const struct iopkt_driver iopkt_driver_entry = {
     IOPKT_DRIVER_ABI_VERSION,
-    "vwire",
+    iopkt::vwire::kDriverName,
     "shared-memory Ethernet wire between two iopkt instances (wire=NAME; delay, jitter, loss, "
     "dup, reorder, rate emulation)",
-    iopkt::vwire::vwire_attach,
+    iopkt::vwire::kAttach,
 };

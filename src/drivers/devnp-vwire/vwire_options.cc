@@ -1,66 +1,23 @@
-// devnp-vwire/vwire_options.cc — parsing of devnp-vwire's own options.
-// Numbers are parsed with std::from_chars, so the result does not depend on
-// the process locale (io-pkt may run with any LC_NUMERIC).
+// devnp-vwire/vwire_options.cc — devnp-vwire's own options: the table, and
+// the parsers only a link emulator needs (milliseconds, bit rates, ring
+// sizes). The walk over the list, the number parsers and the wording of the
+// refusals are shared with the other drivers: drivers/common/options.hh.
 #include "drivers/devnp-vwire/vwire_options.hh"
 
-#include <charconv>
 #include <cmath>
-#include <system_error>
+
+#include "drivers/common/options.hh"
 
 namespace iopkt::vwire {
 namespace {
 
-// The whole of `s` must be a finite decimal number.
-bool parse_double(std::string_view s, double* out) {
-  if (s.empty()) {
-    return false;
-  }
-  double v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::fixed);
-  if (ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v)) {
-    return false;
-  }
-  *out = v;
-  return true;
-}
-
-bool parse_u64(std::string_view s, uint64_t* out) {
-  if (s.empty()) {
-    return false;
-  }
-  uint64_t v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 10);
-  if (ec != std::errc() || end != s.data() + s.size()) {
-    return false;
-  }
-  *out = v;
-  return true;
-}
-
-bool strip_suffix(std::string_view* s, std::string_view suffix) {
-  if (s->size() >= suffix.size() && s->substr(s->size() - suffix.size()) == suffix) {
-    s->remove_suffix(suffix.size());
-    return true;
-  }
-  return false;
-}
+using drivers::parse_double;
 
 // MS or MSms, 0..kMaxDelayMs.
 bool parse_ms(std::string_view s, double* out) {
-  strip_suffix(&s, "ms");
+  drivers::strip_suffix(&s, "ms");
   double v = 0;
   if (!parse_double(s, &v) || v < 0 || v > kMaxDelayMs) {
-    return false;
-  }
-  *out = v;
-  return true;
-}
-
-// P or P%, 0..100.
-bool parse_percent(std::string_view s, double* out) {
-  strip_suffix(&s, "%");
-  double v = 0;
-  if (!parse_double(s, &v) || v < 0 || v > 100) {
     return false;
   }
   *out = v;
@@ -103,18 +60,12 @@ bool parse_rate(std::string_view s, uint64_t* out) {
 }
 
 bool parse_qlen(std::string_view s, uint32_t* out) {
-  uint64_t v = 0;
-  if (!parse_u64(s, &v) || v < kMinQlen || v > kMaxQlen || (v & (v - 1)) != 0) {
+  uint32_t v = 0;
+  if (!drivers::parse_u32_in(s, kMinQlen, kMaxQlen, &v) || (v & (v - 1)) != 0) {
     return false;
   }
-  *out = static_cast<uint32_t>(v);
+  *out = v;
   return true;
-}
-
-std::string bad_value(std::string_view key, std::string_view value, std::string_view expected) {
-  std::string m = "vwire: bad value for ";
-  m.append(key).append("= ('").append(value).append("'): expected ").append(expected);
-  return m;
 }
 
 }  // namespace
@@ -136,61 +87,28 @@ bool valid_wire_name(std::string_view name) {
 bool parse_options(std::string_view text, Options* out, std::string* err) {
   Options o;
   bool have_wire = false;
-  while (!text.empty()) {
-    size_t comma = text.find(',');
-    std::string_view item = text.substr(0, comma);
-    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
-    if (item.empty()) {
-      continue;
-    }
-    size_t eq = item.find('=');
-    if (eq == std::string_view::npos) {
-      *err = "vwire: option '" + std::string(item) + "' needs a value (NAME=VALUE)";
-      return false;
-    }
-    std::string_view key = item.substr(0, eq);
-    std::string_view value = item.substr(eq + 1);
-    bool ok = true;
-    std::string_view expected;
-    if (key == "wire") {
-      ok = valid_wire_name(value);
-      expected = "1 to 64 of [A-Za-z0-9_.-]";
-      if (ok) {
-        o.wire = value;
-        have_wire = true;
-      }
-    } else if (key == "delay") {
-      ok = parse_ms(value, &o.delay_ms);
-      expected = "milliseconds, 0 to 60000";
-    } else if (key == "jitter") {
-      ok = parse_ms(value, &o.jitter_ms);
-      expected = "milliseconds, 0 to 60000";
-    } else if (key == "loss") {
-      ok = parse_percent(value, &o.loss_pct);
-      expected = "a percentage, 0 to 100";
-    } else if (key == "dup") {
-      ok = parse_percent(value, &o.dup_pct);
-      expected = "a percentage, 0 to 100";
-    } else if (key == "reorder") {
-      ok = parse_percent(value, &o.reorder_pct);
-      expected = "a percentage, 0 to 100";
-    } else if (key == "rate") {
-      ok = parse_rate(value, &o.rate_bps);
-      expected = "bits per second with k, M or G, 1k to 1000G";
-    } else if (key == "seed") {
-      ok = parse_u64(value, &o.seed);
-      expected = "an unsigned decimal integer";
-    } else if (key == "qlen") {
-      ok = parse_qlen(value, &o.qlen);
-      expected = "a power of two, 64 to 32768";
-    } else {
-      *err = "vwire: unknown option '" + std::string(key) + "'";
-      return false;
-    }
-    if (!ok) {
-      *err = bad_value(key, value, expected);
-      return false;
-    }
+  constexpr std::string_view kMs = "milliseconds, 0 to 60000";
+  constexpr std::string_view kPercent = "a percentage, 0 to 100";
+  const drivers::OptionRule rules[] = {
+      {"wire", false, "1 to 64 of [A-Za-z0-9_.-]",
+       drivers::store_name(valid_wire_name, &o.wire, &have_wire)},
+      {"delay", false, kMs, [&](std::string_view v) { return parse_ms(v, &o.delay_ms); }},
+      {"jitter", false, kMs, [&](std::string_view v) { return parse_ms(v, &o.jitter_ms); }},
+      {"loss", false, kPercent,
+       [&](std::string_view v) { return drivers::parse_percent(v, &o.loss_pct); }},
+      {"dup", false, kPercent,
+       [&](std::string_view v) { return drivers::parse_percent(v, &o.dup_pct); }},
+      {"reorder", false, kPercent,
+       [&](std::string_view v) { return drivers::parse_percent(v, &o.reorder_pct); }},
+      {"rate", false, "bits per second with k, M or G, 1k to 1000G",
+       [&](std::string_view v) { return parse_rate(v, &o.rate_bps); }},
+      {"seed", false, "an unsigned decimal integer",
+       [&](std::string_view v) { return drivers::parse_u64(v, &o.seed); }},
+      {"qlen", false, "a power of two, 64 to 32768",
+       [&](std::string_view v) { return parse_qlen(v, &o.qlen); }},
+  };
+  if (!drivers::parse_option_list(text, {.driver = "vwire"}, rules, err)) {
+    return false;
   }
   if (!have_wire) {
     *err = "vwire: missing wire=NAME";

@@ -1,6 +1,7 @@
 // devnp-vwire/vwire_options.hh — the options devnp-vwire parses itself
 // (the stack has already taken name=, unit=, mac=, mtu=). See vwire.cc for
-// what each one does to the link.
+// what each one does to the link; the parsing machinery is
+// drivers/common/options.hh.
 #pragma once
 
 #include <cstddef>
