@@ -87,7 +87,10 @@ static int server(int argc, char** argv) {
     socklen_t flen = sizeof from;
     ssize_t n = iopkt_recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr*)&from, &flen);
     if (n < 0) {
-      continue;
+      if (errno == EINTR || errno == EAGAIN) {
+        continue;
+      }
+      return fail("recvfrom");  /* the stack went away (ECONNRESET) */
     }
     if (iopkt_sendto(fd, buf, (size_t)n, 0, (struct sockaddr*)&from, flen) == n) {
       ++echoed;
