@@ -45,6 +45,38 @@ it_iopkt "$st" "$it_work/pkt" 1 -d packet if=veth-st
 SOCK=$it_work/pkt ifconfig en0 192.0.2.2/24
 exercise packet "$lx" "$it_work/pkt" en0
 
+# Short frames leave padded with zeros, never stale bytes (SPEC §5,
+# CVE-2003-0001): capture io-pkt's 42-byte ARP reply on the Linux side.
+st_mac=$(ip -n "$st" -br link show veth-st | awk '{print $3}')
+cat >"$it_work/pad.py" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+s.bind((sys.argv[1], 0))
+s.settimeout(1)
+mac = bytes.fromhex(sys.argv[2].replace(":", ""))
+end = time.time() + 8
+while time.time() < end:
+    try:
+        f = s.recv(4096)
+    except socket.timeout:
+        continue
+    if f[6:12] == mac:
+        print(len(f), f[42:].hex())
+        sys.exit(0 if len(f) == 60 and f[42:] == bytes(18) else 1)
+sys.exit(2)
+PY
+ip netns exec "$lx" /usr/bin/python3 "$it_work/pad.py" veth-lx "$st_mac" >"$it_work/pad.out" 2>&1 &
+pad_pid=$!
+it_pids+=("$pad_pid")
+sleep 0.5
+ip -n "$lx" neigh flush dev veth-lx
+ip netns exec "$lx" /usr/bin/ping -c 1 -W 2 192.0.2.2 >/dev/null 2>&1 || true
+if wait "$pad_pid"; then
+  pass "packet: a 42-byte ARP reply leaves as 60 bytes padded with zeros ($(cat "$it_work/pad.out"))"
+else
+  fail "packet: ARP reply padding ($(cat "$it_work/pad.out"))"
+fi
+
 # --- devnp-tap: the TAP is io-pkt's link to its own namespace's kernel -------
 tp=$(it_ns tap)
 it_iopkt "$tp" "$it_work/tap" 2 -d tap ifname=iotap0,up
