@@ -114,10 +114,10 @@ struct Pinger {
       if (buf.size() < 8) {
         return;
       }
-      std::vector<uint8_t> withip(20, 0);
+      std::vector<uint8_t> withip(20 + buf.size(), 0);
       withip[0] = 0x45;
       memcpy(&withip[12], &from.sin_addr, 4);
-      withip.insert(withip.end(), buf.begin(), buf.end());
+      std::copy(buf.begin(), buf.end(), withip.begin() + 20);
       buf.swap(withip);
       ident = static_cast<uint16_t>(buf[24] << 8 | buf[25]);  // the stack filtered by it
     }
