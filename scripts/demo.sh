@@ -43,26 +43,31 @@ run env SOCK=$B ifconfig vw0 192.0.2.2/24
 run env SOCK=$A if_up -p vw0
 run env SOCK=$A ifconfig -a
 
-say "UDP echo from stack 1 to a server on stack 2 (ARP resolves first)"
+say "ping from stack 1 to stack 2 (ARP resolves first)"
+run env SOCK=$A ping -c 3 -i 0.2 192.0.2.2
+
+say "UDP echo from stack 1 to a server on stack 2"
 SOCK=$B udpecho server 7 >/dev/null &
 pids+=("$!")
 sleep 0.3
 run env SOCK=$A udpecho client -c 5 -i 100 192.0.2.2 7
 
 say "What the stacks counted"
-run env SOCK=$A sysctl net.inet.arp.stats.txrequests net.inet.udp.stats.opackets net.inet.udp.stats.ipackets
-run env SOCK=$B sysctl net.inet.arp.stats.txreplies net.inet.udp.stats.ipackets
+run env SOCK=$A arp -an
+run env SOCK=$A netstat -i
+run env SOCK=$B sysctl net.inet.icmp.stats.inhist.echo net.inet.udp.stats.ipackets net.inet.arp.stats.txreplies
 
 say "Make the wire lossy: detach stack 2's end, attach it again with 30% loss (mount -T reaches instance 2)"
 run env SOCK=$B ifconfig vw0 destroy
 run mount -T io-pkt2 -o wire=$wire,loss=30,seed=7 vwire
 run env SOCK=$B ifconfig vw0 192.0.2.2/24
-run env SOCK=$A udpecho client -c 20 -i 20 -W 300 192.0.2.2 7 || true
+run env SOCK=$A ping -c 20 -i 0.05 -q 192.0.2.2 || true
 
 say "Shut down with SIGTERM: each stack detaches its driver and removes its endpoint"
-for pid in "${pids[@]}"; do kill "$pid"; done
-for pid in "${pids[@]}"; do
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+# The echo server first, then the stacks (newest first).
+for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+  kill "${pids[i]}"
+  for _ in $(seq 50); do kill -0 "${pids[i]}" 2>/dev/null || break; sleep 0.1; done
 done
 pids=()
 run ls -A "$A/dev" "$B/dev"
