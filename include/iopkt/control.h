@@ -21,7 +21,8 @@
  *
  * Datagram sockets: the data channel is a SOCK_SEQPACKET socketpair. Each
  * datagram crosses it as one message: struct iopkt_dgram_hdr, `cmsg_len`
- * bytes of ancillary data (reserved, 0 for now), then the payload.
+ * bytes of ancillary data (struct iopkt_dgram_cmsg records), then the
+ * payload.
  */
 #ifndef IOPKT_CONTROL_H
 #define IOPKT_CONTROL_H
@@ -288,9 +289,40 @@ struct iopkt_dgram_hdr {
   uint16_t hdr_len;  /* sizeof(struct iopkt_dgram_hdr) */
   uint32_t flags;    /* client->stack: MSG_* of the send; stack->client: MSG_TRUNC... */
   struct iopkt_ctl_addr addr; /* to (client->stack; family 0: connected peer) / from */
-  uint32_t cmsg_len; /* ancillary bytes following the header (0 for now) */
+  uint32_t cmsg_len; /* ancillary bytes following the header: records, 0..IOPKT_DGRAM_CMSG_MAX */
   uint32_t payload_len;
 };
+
+/* Ancillary data of one datagram: `cmsg_len` bytes of records, each a
+ * struct iopkt_dgram_cmsg followed by `len` value bytes and zero padding to
+ * a multiple of 8 (IOPKT_DGRAM_CMSG_SPACE); `cmsg_len` is the sum of the
+ * records' spaces exactly. `level` and `type` take Linux's values
+ * (<netinet/in.h>; the endpoint is local) and the value bytes are laid out
+ * as Linux lays out that cmsg's data:
+ *   IPPROTO_IP/IP_PKTINFO  struct in_pktinfo (12 bytes: int ipi_ifindex,
+ *                          then ipi_spec_dst and ipi_addr in network order)
+ *   IPPROTO_IP/IP_TTL      int (host order)
+ *   IPPROTO_IP/IP_TOS      one byte, or an int on client->stack
+ * client->stack: what the sendmsg carried (IP_PKTINFO: ipi_spec_dst is the
+ *   source, ipi_ifindex the outgoing interface (a stack interface index),
+ *   ipi_addr ignored; IP_TTL 1..255; IP_TOS 0..255). libiopkt checks them
+ *   and answers EINVAL itself; the stack checks again and refuses a
+ *   datagram with a bad record (the socket's pending error becomes EINVAL:
+ *   the send has returned already).
+ * stack->client: for each datagram, the records the socket asked for, in
+ *   the order Linux's ip_cmsg_recv gives them: IP_PKTINFO (option
+ *   IP_PKTINFO: arrival interface, our local address the datagram was for,
+ *   the header's destination), IP_TTL (IP_RECVTTL: the received TTL),
+ *   IP_TOS (IP_RECVTOS: the received TOS byte). The options in force when
+ *   the stack writes the datagram to the channel decide. */
+struct iopkt_dgram_cmsg {
+  uint16_t level; /* IPPROTO_IP */
+  uint16_t type;  /* IP_PKTINFO, IP_TTL, IP_TOS */
+  uint32_t len;   /* value bytes following (padding excluded) */
+};
+#define IOPKT_DGRAM_CMSG_MAX 256u /* largest cmsg_len in either direction */
+#define IOPKT_DGRAM_CMSG_SPACE(len) \
+  ((uint32_t)sizeof(struct iopkt_dgram_cmsg) + (((uint32_t)(len) + 7u) & ~7u))
 
 /* Instance registry: a live instance N holds an flock() on the file
  * ${IOPKT_RUNDIR}/io-pkt.N (default /run/iopkt as root, /tmp/iopkt-UID

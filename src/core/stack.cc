@@ -41,6 +41,7 @@ Stack::~Stack() {
   // Sockets and interfaces hold Mbufs: free them before the pool goes.
   arp.entries.clear();  // entries hold callouts and packets
   ip_reass_drain(*this);  // reassembly queues hold packets and a callout
+  tcp_destroy_all(*this);  // control blocks hold buffers and callouts
   sockets_.clear();
   udp.by_port.clear();
   netisr_q_.clear();
@@ -49,6 +50,8 @@ Stack::~Stack() {
 
 void Stack::register_sysctls() {
   ip_register_sysctls(*this);  // net.inet.icmp.*, net.inet.ip.frag* (ip_icmp.cc)
+  tcp_register_sysctls(*this);  // kern.somaxconn, net.inet.tcp.* (tcp_subr.cc)
+  in_mcast_register_sysctls(*this);  // net.inet.ip.mcast.*, net.inet.igmp.*, reuseport_unicast
   (void)sysctl_.add_readonly(
       "net.route.stats.lookups", SysctlType::kInt, [this] { return std::to_string(rt.stat.lookups); },
       "route lookups");
@@ -175,6 +178,7 @@ Result<void, Errno> Stack::if_detach(std::string_view name) {
   Ifnet* ifp = it->get();
   std::erase(tx_pending_, ifp);
   arp_ifdetach(*this, *ifp);
+  in_mcast_ifdetach(*this, ifp->index);
   for (auto& fib : rt.fibs) {
     if (fib) {
       fib->remove_interface(ifp->index);

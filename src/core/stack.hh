@@ -29,6 +29,7 @@
 #include "net/route.hh"
 #include "netinet/if_arp.hh"
 #include "netinet/ip_var.hh"
+#include "netinet/tcp_var.hh"
 #include "netinet/udp_var.hh"
 #include "socket/socket.hh"
 
@@ -124,8 +125,10 @@ class Stack {
   Result<std::vector<std::byte>, Errno> so_getsockopt(SocketId so, int level, int name, size_t len);
   Result<void, Errno> so_shutdown(SocketId so, int how);
   void so_close(SocketId so);
-  // One datagram; `to` null means the connected peer.
-  Result<void, Errno> so_send_dgram(SocketId so, Mbuf payload, const SockAddr* to);
+  // One datagram; `to` null means the connected peer; `opts` the
+  // ancillary data of the sendmsg (IP_PKTINFO, IP_TTL, IP_TOS), null: none.
+  Result<void, Errno> so_send_dgram(SocketId so, Mbuf payload, const SockAddr* to,
+                                    const DgramSendOpts* opts = nullptr);
   // Pop the oldest received datagram, if any.
   std::optional<Datagram> so_recv_dgram(SocketId so);
   Socket* so_find(SocketId so);
@@ -136,9 +139,33 @@ class Stack {
   // Called by protocols when a socket has something new for its owner.
   void so_wakeup(Socket& so);
 
+  // --- stream (TCP) sockets; netinet/tcp_usrreq.cc ---
+  // A wakeup of a stream socket (take_socket_events) means one of: readable
+  // (data, EOF, or a connection to accept), writable (send space freed, or
+  // connect completed: "connected"), or an error (ECONNRESET, ECONNREFUSED,
+  // ETIMEDOUT in SO_ERROR). so_stream_status tells which. so_connect on a
+  // stream socket is non-blocking: EINPROGRESS, then a wakeup when
+  // connected (status.connected) or failed (status.error).
+  // The backlog is cut to kern.somaxconn (at least 1).
+  Result<void, Errno> so_listen(SocketId so, int backlog);
+  // A new socket for the oldest completed connection; EAGAIN if none. The
+  // new socket belongs to the caller like one from so_create.
+  Result<SocketId, Errno> so_accept(SocketId so);
+  // Copies up to the free send-buffer space (SO_SNDBUF) of `bytes` into
+  // the send queue and returns how many; EAGAIN when full or not yet
+  // connected; EPIPE after shutdown(SHUT_WR) or the connection's end; a
+  // pending error (ECONNRESET ...) first.
+  Result<size_t, Errno> so_send_stream(SocketId so, std::span<const std::byte> bytes);
+  // Up to `max` received bytes; an empty vector is end of file; EAGAIN
+  // when nothing is there yet; a pending error (ECONNRESET, ETIMEDOUT,
+  // ECONNREFUSED) once the data before it was read.
+  Result<std::vector<std::byte>, Errno> so_recv_stream(SocketId so, size_t max);
+  Result<TcpSocketStatus, Errno> so_stream_status(SocketId so);
+
   // --- protocols' state ---
   IpState ip;
   UdpState udp;
+  TcpState tcp;
   ArpTable arp;
   RoutingState rt;
 

@@ -4,7 +4,9 @@
 #include "manager/manager.hh"
 
 #include <dlfcn.h>
+#include <arpa/inet.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
@@ -263,6 +265,8 @@ Result<void, std::string> Manager::init_pools() {
   }
   stack_ = std::make_unique<Stack>(StackConfig{opts_.variant, pc, random_seed()});
   stack_->set_driver_hooks(this);
+  // tcpip reuseport_unicast: the stack's net.inet.udp.reuseport_unicast.
+  stack_->udp.reuseport_unicast = t.reuseport_unicast ? 1 : 0;
   return {};
 }
 
@@ -378,7 +382,7 @@ Result<void, std::string> Manager::start() {
     return Err(std::string("cannot create the event loop: ") + std::strerror(errno));
   }
   epoll_add(epfd_, wake_fd_, EPOLLIN, ev_key(kEvWake, 0));
-  io_buf_.resize(sizeof(iopkt_dgram_hdr) + 65536 + 1);
+  io_buf_.resize(sizeof(iopkt_dgram_hdr) + IOPKT_DGRAM_CMSG_MAX + 65536 + 1);
 
   for (const auto& p : opts_.protocols) {
     if (auto r = load_protocol(p); !r) {
@@ -955,8 +959,70 @@ void Manager::close_channel_locked(Channel& ch) {
   channels_.erase(fd);  // ch is gone
 }
 
-// Datagrams from the client: one message each, header then payload.
-// Returns after the channel is empty or a bounded number of messages.
+namespace {
+
+// The ancillary records of a client's datagram (control.h) as send
+// options; false when one is malformed or refused (ip_cmsg_send).
+bool parse_send_cmsgs(std::span<const std::byte> recs, DgramSendOpts& opts) {
+  while (!recs.empty()) {
+    iopkt_dgram_cmsg c{};
+    if (recs.size() < sizeof c) {
+      return false;
+    }
+    std::memcpy(&c, recs.data(), sizeof c);
+    if (c.len > recs.size() - sizeof c || IOPKT_DGRAM_CMSG_SPACE(c.len) > recs.size()) {
+      return false;
+    }
+    if (!ip_cmsg_send(opts, c.level, c.type, recs.subspan(sizeof c, c.len))) {
+      return false;
+    }
+    recs = recs.subspan(IOPKT_DGRAM_CMSG_SPACE(c.len));
+  }
+  return true;
+}
+
+// Room for the records one received datagram can carry: IP_PKTINFO,
+// IP_TTL, IP_TOS.
+constexpr size_t kRecvCmsgMax = IOPKT_DGRAM_CMSG_SPACE(sizeof(in_pktinfo)) +
+                                IOPKT_DGRAM_CMSG_SPACE(sizeof(int)) + IOPKT_DGRAM_CMSG_SPACE(1);
+static_assert(kRecvCmsgMax <= IOPKT_DGRAM_CMSG_MAX);
+
+size_t put_cmsg(std::byte* out, uint16_t level, uint16_t type, const void* value, uint32_t len) {
+  iopkt_dgram_cmsg c{level, type, len};
+  size_t space = IOPKT_DGRAM_CMSG_SPACE(len);
+  std::memset(out, 0, space);
+  std::memcpy(out, &c, sizeof c);
+  std::memcpy(out + sizeof c, value, len);
+  return space;
+}
+
+// The records the socket asked for, in Linux's ip_cmsg_recv order;
+// returns the bytes written to `out` (kRecvCmsgMax at most).
+size_t build_recv_cmsgs(const Socket& so, const DgramRecvInfo& info, std::byte* out) {
+  size_t n = 0;
+  if (so.inp_flags & kInpRecvPktinfo) {
+    in_pktinfo p{};
+    p.ipi_ifindex = static_cast<int>(info.ifindex);
+    p.ipi_spec_dst.s_addr = htonl(info.spec_dst.v);
+    p.ipi_addr.s_addr = htonl(info.dst.v);
+    n += put_cmsg(out + n, IPPROTO_IP, IP_PKTINFO, &p, sizeof p);
+  }
+  if (so.inp_flags & kInpRecvTtl) {
+    int ttl = info.ttl;
+    n += put_cmsg(out + n, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl);
+  }
+  if (so.inp_flags & kInpRecvTos) {
+    uint8_t tos = info.tos;  // one byte, as Linux's ip_cmsg_recv_tos
+    n += put_cmsg(out + n, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+  }
+  return n;
+}
+
+}  // namespace
+
+// Datagrams from the client: one message each, header, ancillary records,
+// then payload. Returns after the channel is empty or a bounded number of
+// messages.
 void Manager::channel_input(Channel& ch) {
   for (int i = 0; i < kDatagramsPerWake; ++i) {
     ssize_t n = recv(ch.fd, io_buf_.data(), io_buf_.size(), MSG_DONTWAIT | MSG_TRUNC);
@@ -981,8 +1047,17 @@ void Manager::channel_input(Channel& ch) {
       continue;
     }
     std::memcpy(&h, io_buf_.data(), sizeof h);
-    if (h.version != IOPKT_DGRAM_VERSION || h.hdr_len != sizeof h || h.cmsg_len != 0 ||
-        h.payload_len != static_cast<size_t>(n) - sizeof h) {
+    if (h.version != IOPKT_DGRAM_VERSION || h.hdr_len != sizeof h ||
+        h.cmsg_len > IOPKT_DGRAM_CMSG_MAX || h.cmsg_len > static_cast<size_t>(n) - sizeof h ||
+        h.payload_len != static_cast<size_t>(n) - sizeof h - h.cmsg_len) {
+      so->so_error = EINVAL;
+      continue;
+    }
+    // Ancillary data: libiopkt checked it; a bad record refuses the
+    // datagram, and the sender learns it from SO_ERROR (its send returned).
+    DgramSendOpts opts;
+    if (h.cmsg_len != 0 &&
+        !parse_send_cmsgs(std::span(io_buf_).subspan(sizeof h, h.cmsg_len), opts)) {
       so->so_error = EINVAL;
       continue;
     }
@@ -991,13 +1066,15 @@ void Manager::channel_input(Channel& ch) {
       so->so_error = EAFNOSUPPORT;
       continue;
     }
-    Mbuf m = Mbuf::copy_from(stack_->pool(), std::span(io_buf_).subspan(sizeof h, h.payload_len),
+    Mbuf m = Mbuf::copy_from(stack_->pool(),
+                             std::span(io_buf_).subspan(sizeof h + h.cmsg_len, h.payload_len),
                              kDgramHeadroom);
     if (!m) {
       so->so_error = ENOBUFS;
       continue;
     }
-    auto r = stack_->so_send_dgram(ch.socket, std::move(m), to.family == AF_UNSPEC ? nullptr : &to);
+    auto r = stack_->so_send_dgram(ch.socket, std::move(m), to.family == AF_UNSPEC ? nullptr : &to,
+                                   h.cmsg_len != 0 ? &opts : nullptr);
     if (!r) {
       // The client's send has returned already; the error is reported as a
       // pending socket error (SO_ERROR), as for asynchronous ICMP errors.
@@ -1021,10 +1098,15 @@ void Manager::pump_to_client_locked(Channel& ch) {
     h.hdr_len = sizeof h;
     h.addr = sockaddr_to_ctl(d.from);
     h.payload_len = static_cast<uint32_t>(d.data.len());
+    alignas(8) std::byte cmsgs[kRecvCmsgMax];
+    h.cmsg_len = static_cast<uint32_t>(build_recv_cmsgs(*so, d.info, cmsgs));
     auto segs = d.data.segments();
     std::vector<iovec> iov;
-    iov.reserve(segs.size() + 1);
+    iov.reserve(segs.size() + 2);
     iov.push_back({&h, sizeof h});
+    if (h.cmsg_len != 0) {
+      iov.push_back({cmsgs, h.cmsg_len});
+    }
     for (auto s : segs) {
       iov.push_back({const_cast<std::byte*>(s.data()), s.size()});
     }

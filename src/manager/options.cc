@@ -230,11 +230,10 @@ constexpr TcpipOptionInfo kTcpipOptions[] = {
      .arrives_with = "it sizes QNX message-passing replies; iopkt's clients use socketpairs",
      .description = "packet buffers per reply (io-pkt extra)",
      .int_field = &TcpipOptions::reply_ctxt},
+    // The manager sets the stack's net.inet.udp.reuseport_unicast from it.
     {.name = "reuseport_unicast",
      .kind = Kind::kFlag,
      .max = 1,
-     .status = Status::kPlanned,
-     .arrives_with = kRoutingWork,
      .description = "with SO_REUSEPORT, deliver unicast UDP to all bound sockets",
      .bool_field = &TcpipOptions::reuseport_unicast},
     // io-pkt: members of the group (root's group 0 when no GID is given)

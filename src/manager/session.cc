@@ -451,7 +451,7 @@ CtlReply do_arp(ControlContext& ctx, uint16_t type, const iopkt_ctl_arp& req) {
   }
   EtherAddr mac;
   std::memcpy(mac.data(), req.mac, 6);
-  return from_result(arp_add_static(s, *ifp, addr, mac));
+  return from_result(arp_add_static(s, *ifp, addr, mac, (req.flags & IOPKT_ARP_PERMANENT) == 0));
 }
 
 CtlReply do_socket_list(ControlContext& ctx, const iopkt_ctl_list& req) {

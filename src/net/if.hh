@@ -50,7 +50,8 @@ struct IfStats {
   uint64_t ipackets = 0, ierrors = 0, iqdrops = 0, ibytes = 0, imcasts = 0;
   uint64_t opackets = 0, oerrors = 0, oqdrops = 0, obytes = 0, omcasts = 0;
   uint64_t collisions = 0;
-  uint64_t noproto = 0;  // received for a protocol this stack does not carry
+  uint64_t noproto = 0;        // received for a protocol this stack does not carry
+  uint64_t mcastfiltered = 0;  // to a link-layer group this interface did not join (dropped)
 };
 
 class Ifnet {

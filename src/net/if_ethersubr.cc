@@ -3,12 +3,14 @@
 // over Ethernet arrives with its issue; until then its frames are counted as
 // "noproto" on the interface and dropped.
 //
-// ARP (if_arp.cc) is dispatched here too.
+// ARP (if_arp.cc) is dispatched here too. Group frames pass the
+// interface's multicast filter first (in_mcast.cc).
 #include <algorithm>
 
 #include "core/stack.hh"
 #include "kern/byteorder.hh"
 #include "netinet/if_arp.hh"
+#include "netinet/in_mcast.hh"
 #include "netinet/ip_var.hh"
 
 namespace iopkt {
@@ -44,6 +46,14 @@ void Stack::if_input(Ifnet& ifp, Mbuf frame) noexcept {
   if (!bcast && !mcast && !ours) {
     // Only a promiscuous interface sees other hosts' unicast; the stack
     // does not act on it (BSD ether_input drops it after the bpf tap).
+    return;
+  }
+  if (mcast && !ether_mcast_accepts(*this, ifp, dst)) {
+    // RFC 1112 §6.4 and §7.3: a host takes group frames only for groups
+    // joined on the interface (the filter a NIC would apply); the Linux
+    // side of a TAP or AF_PACKET hands us every one. PROMISC and ALLMULTI
+    // open the filter.
+    ++ifp.stats.mcastfiltered;
     return;
   }
   if (bcast) {

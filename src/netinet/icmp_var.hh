@@ -16,6 +16,8 @@
 
 namespace iopkt {
 
+struct DgramSendOpts;  // socket/socket.hh
+
 class Stack;
 class Ifnet;
 class Socket;
@@ -96,6 +98,9 @@ Result<void, Errno> ping_attach(Stack& stack, Socket& so);
 Result<void, Errno> ping_bind(Stack& stack, Socket& so, const SockAddr& addr);
 Result<void, Errno> ping_connect(Stack& stack, Socket& so, const SockAddr& addr);
 Result<void, Errno> ping_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to);
+// With per-datagram options (IP_PKTINFO, IP_TTL, IP_TOS ancillary data).
+Result<void, Errno> ping_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to,
+                              const DgramSendOpts* opts);
 void ping_detach(Stack& stack, Socket& so);
 
 // Registers net.inet.icmp.*, net.inet.ip.frag* and the new counters;

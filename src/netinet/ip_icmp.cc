@@ -181,7 +181,7 @@ void icmp_notify(Stack& stack, const Mbuf& m, size_t iphlen, uint8_t type, uint8
 }
 
 // An echo reply for one of the echo datagram sockets (by identifier).
-void ping_input(Stack& stack, Mbuf m, size_t iphlen, uint16_t id) noexcept {
+void ping_input(Stack& stack, Mbuf m, size_t iphlen, uint16_t id, Ifnet& rcvif) noexcept {
   auto h = m.pullup(iphlen);
   InAddr src{load_be32(h, 12)}, dst{load_be32(h, 16)};
   for (Socket* so : stack.ip.icmp.ping_sockets) {
@@ -192,13 +192,14 @@ void ping_input(Stack& stack, Mbuf m, size_t iphlen, uint16_t id) noexcept {
         (!so->inp.faddr.is_any() && so->inp.faddr != src)) {
       continue;
     }
+    DgramRecvInfo info = ip_recv_info(h, &rcvif);  // IP_PKTINFO, IP_RECVTTL...
     m.trim_front(iphlen);  // Linux gives the ICMP message without the IP header
     if (so->rcv_cc + m.len() > so->rcv_hiwat) {
       ++so->rcv_drops;
       return;
     }
     so->rcv_cc += m.len();
-    so->rcv.push_back(Datagram{std::move(m), SockAddr::inet(src, 0)});
+    so->rcv.push_back(Datagram{std::move(m), SockAddr::inet(src, 0), info});
     stack.so_wakeup(*so);
     return;
   }
@@ -241,7 +242,7 @@ void icmp_input(Stack& stack, Mbuf m, size_t iphlen, Ifnet& rcvif) noexcept {
         ++st.badcode;
         return;
       }
-      ping_input(stack, std::move(m), iphlen, icmp.id());
+      ping_input(stack, std::move(m), iphlen, icmp.id(), rcvif);
       return;
     case kIcmpUnreach:
       if (code > kIcmpUnreachMaxCode) {
@@ -485,7 +486,8 @@ Result<void, Errno> ping_connect(Stack& stack, Socket& so, const SockAddr& addr)
   return {};
 }
 
-Result<void, Errno> ping_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to) {
+Result<void, Errno> ping_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to,
+                              const DgramSendOpts* opts) {
   if (so.cant_send) {
     return Err(Errno{EPIPE});
   }
@@ -522,18 +524,24 @@ Result<void, Errno> ping_send(Stack& stack, Socket& so, Mbuf payload, const Sock
   if (!payload.copy_in(2, sum)) {
     return Err(Errno{ENOBUFS});
   }
+  // Source, route, TTL and TOS: the socket's or the sendmsg's ancillary
+  // data (Linux ping_v4_sendmsg takes IP_PKTINFO, IP_TTL, IP_TOS).
   IpOutputArgs args;
-  args.src = so.inp.laddr;
-  args.dst = dst;
+  IpRoute route;
+  if (auto r = in_send_route(stack, so, opts, dst, args, route); !r) {
+    return r;
+  }
   args.protocol = kIpProtoIcmp;
-  args.ttl = so.ip_ttl;
-  args.tos = so.ip_tos;
   auto r = ip_output(stack, std::move(payload), args);
   if (!r) {
     return Err(Errno{ip_output_errno(r.error())});
   }
   ++stack.ip.icmp.stat.outhist[kIcmpEcho];
   return {};
+}
+
+Result<void, Errno> ping_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to) {
+  return ping_send(stack, so, std::move(payload), to, nullptr);
 }
 
 // --- sysctl ---------------------------------------------------------------

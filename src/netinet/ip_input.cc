@@ -4,7 +4,8 @@
 // Validates the header (each refusal a named counter), trims link padding,
 // checks the options (parameter problem on a bad one), reassembles
 // fragments (ip_reass.cc), and delivers packets addressed to this host to
-// raw sockets and to the transport protocol. Forwarding arrives with the
+// raw sockets and to the transport protocol; multicast only for groups
+// joined on the receiving interface (in_mcast.cc). Forwarding arrives with the
 // routing work; until then packets for other hosts are counted and dropped.
 #include <sys/socket.h>
 
@@ -12,9 +13,12 @@
 
 #include "core/stack.hh"
 #include "netinet/icmp_var.hh"
+#include "netinet/igmp.hh"
+#include "netinet/in_mcast.hh"
 #include "netinet/ip.hh"
 #include "netinet/ip_icmp.hh"
 #include "netinet/ip_var.hh"
+#include "netinet/tcp_var.hh"
 #include "netinet/udp_var.hh"
 
 namespace iopkt {
@@ -51,6 +55,9 @@ std::span<const CounterInfo> ipstat_fields() {
       {"ofragments", &IpStat::ofragments},
       {"cantfrag", &IpStat::cantfrag},
       {"rawfull", &IpStat::rawfull},
+      {"notmember", &IpStat::notmember},
+      {"srcfiltered", &IpStat::srcfiltered},
+      {"mcastlooped", &IpStat::mcastlooped},
   };
   return kFields;
 }
@@ -116,7 +123,16 @@ void ip_input(Stack& stack, Mbuf m, Ifnet& rcvif) noexcept {
     ++st.badaddr;
     return;
   }
-  if (!ip_is_for_us(stack, ip, rcvif)) {
+  if (ip.dst().is_multicast()) {
+    // RFC 1112 §7.2 and RFC 3376 §3.2: a group datagram is for us when a
+    // socket joined the group on the receiving interface (224.0.0.1 always)
+    // and the interface's source filter admits the sender.
+    if (!in_mcast_accepts(stack, rcvif, ip.dst(), ip.src(), ip.protocol() == kIpProtoIgmp)) {
+      InMulti* inm = in_mcast_find(stack, rcvif.index, ip.dst());
+      ++(inm != nullptr && inm->refcount > 0 ? st.srcfiltered : st.notmember);
+      return;
+    }
+  } else if (!ip_is_for_us(stack, ip, rcvif)) {
     ++st.cantforward;
     return;
   }
@@ -179,6 +195,14 @@ void ip_deliver(Stack& stack, Mbuf m, Ifnet& rcvif) noexcept {
     case kIpProtoUdp:
       ++st.delivered;
       udp_input(stack, std::move(m), hlen, rcvif);
+      return;
+    case kIpProtoIgmp:
+      ++st.delivered;
+      igmp_input(stack, std::move(m), hlen, rcvif);
+      return;
+    case kIpProtoTcp:
+      ++st.delivered;
+      tcp_input(stack, std::move(m), hlen, rcvif);
       return;
     default:
       if (raw) {

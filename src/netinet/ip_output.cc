@@ -3,7 +3,9 @@
 // Chooses the interface, source and next hop (ip_route_lookup, in
 // ip_route.cc), prepends the header, fragments by the route's MTU (RFC 791
 // §3.2) and hands the packets to the interface; ARP resolves the next hop
-// on Ethernet. Locally generated packets carry no IP options; a header
+// on Ethernet; to a group, the interface comes from in_mcast_route and a
+// copy may loop back (IP_MULTICAST_LOOP). Locally generated packets carry
+// no IP options but IGMP's Router Alert (RFC 2113); a header
 // written by a raw socket (IP_HDRINCL) keeps its own, and its later
 // fragments repeat only the options with the copied flag.
 #include <algorithm>
@@ -13,6 +15,7 @@
 
 #include "core/stack.hh"
 #include "netinet/if_arp.hh"
+#include "netinet/in_mcast.hh"
 #include "netinet/ip.hh"
 #include "netinet/ip_var.hh"
 
@@ -122,6 +125,38 @@ Result<IpOutputOk, IpOutputError> ip_output_finish(Stack& stack, const IpRoute& 
   return IpOutputOk{};
 }
 
+// RFC 2113 §2.1: type 148 (copied), length 4, value 0 ("every router
+// examines the packet"). `hdr` is the 24-byte header with the first 20
+// written; the checksum is redone.
+constexpr size_t kIpOptRouterAlertLen = 4;
+void ip_add_router_alert(std::span<std::byte> hdr) {
+  hdr[0] = std::byte{0x46};
+  hdr[20] = std::byte{0x94};
+  hdr[21] = std::byte{0x04};
+  hdr[22] = std::byte{0};
+  hdr[23] = std::byte{0};
+  ip_header_set_checksum(hdr);
+}
+
+// RFC 1112 §6.3 (IP_MULTICAST_LOOP): a copy of a datagram sent to a group
+// the outgoing interface joined is delivered here, as if received on that
+// interface, once the current call unwinds (Linux ip_mc_output loops it
+// on the device; BSD ip_mloopback on the interface).
+void ip_mcast_loop(Stack& stack, Ifnet& ifp, const Mbuf& m, const IpOutputArgs& args,
+                   InAddr src) noexcept {
+  if (!args.mcast_loop || !in_mcast_accepts(stack, ifp, args.dst, src)) {
+    return;
+  }
+  Mbuf copy = m.share(0, m.len());
+  if (!copy) {
+    ++stack.ip.stat.odropped;
+    return;
+  }
+  copy.hdr().flags |= kMbufLoop;
+  ++stack.ip.stat.mcastlooped;
+  stack.netisr_enqueue(ifp, std::move(copy));
+}
+
 Result<IpRoute, IpOutputError> ip_output_route(Stack& stack, const IpRoute* given, InAddr dst,
                                                uint32_t fib) {
   return given != nullptr ? Result<IpRoute, IpOutputError>(*given)
@@ -133,7 +168,11 @@ Result<IpRoute, IpOutputError> ip_output_route(Stack& stack, const IpRoute* give
 Result<IpOutputOk, IpOutputError> ip_output(Stack& stack, Mbuf m,
                                             const IpOutputArgs& args) noexcept {
   IpStat& st = stack.ip.stat;
-  auto route = ip_output_route(stack, args.route, args.dst, args.fib);
+  // A group is reached through the interface the socket chose, or the
+  // route's (in_mcast.cc); the next hop is the group itself.
+  auto route = args.route == nullptr && args.dst.is_multicast()
+                   ? in_mcast_route(stack, args.dst, args.mcast_ifindex, args.src, args.fib)
+                   : ip_output_route(stack, args.route, args.dst, args.fib);
   if (!route) {
     ++st.noroute;
     return Err(route.error());
@@ -142,7 +181,8 @@ Result<IpOutputOk, IpOutputError> ip_output(Stack& stack, Mbuf m,
     ++st.odropped;  // a blackhole route: dropped without a word (RTF_BLACKHOLE)
     return IpOutputOk{};
   }
-  size_t total = m.len() + IpHeader::kMinSize;
+  size_t hlen = IpHeader::kMinSize + (args.router_alert ? kIpOptRouterAlertLen : 0);
+  size_t total = m.len() + hlen;
   if (total > kIpMaxPacket) {
     ++st.toolong;  // RFC 791 §3.1: the total length field has 16 bits
     return Err(IpOutputError::kTooBig);
@@ -151,7 +191,7 @@ Result<IpOutputOk, IpOutputError> ip_output(Stack& stack, Mbuf m,
     ++st.cantfrag;
     return Err(IpOutputError::kTooBig);
   }
-  auto hdr = m.prepend(IpHeader::kMinSize);
+  auto hdr = m.prepend(hlen);
   if (hdr.empty()) {
     ++st.odropped;
     return Err(IpOutputError::kNoBuffers);
@@ -166,8 +206,17 @@ Result<IpOutputOk, IpOutputError> ip_output(Stack& stack, Mbuf m,
   f.src = args.src.is_any() ? route->src : args.src;
   f.dst = args.dst;
   f.emit(hdr);
+  if (args.router_alert) {
+    ip_add_router_alert(hdr);
+  }
   ++st.localout;
-  return ip_output_finish(stack, *route, std::move(m), IpHeader::kMinSize);
+  if (args.dst.is_multicast() && route->ifp->type != IfType::kLoopback) {
+    ip_mcast_loop(stack, *route->ifp, m, args, f.src);
+    if (args.ttl == 0) {
+      return IpOutputOk{};  // Linux ip_mc_output: TTL 0 never leaves the host
+    }
+  }
+  return ip_output_finish(stack, *route, std::move(m), hlen);
 }
 
 Result<IpOutputOk, IpOutputError> ip_output_hdrincl(Stack& stack, Mbuf m, uint32_t fib) noexcept {
@@ -179,7 +228,8 @@ Result<IpOutputOk, IpOutputError> ip_output_hdrincl(Stack& stack, Mbuf m, uint32
   }
   size_t hlen = (std::to_integer<size_t>(h[0]) & 0xf) * 4;
   InAddr dst{load_be32(h, 16)};
-  auto route = ip_route_lookup(stack, dst, fib);
+  auto route = dst.is_multicast() ? in_mcast_route(stack, dst, 0, InAddr::any(), fib)
+                                  : ip_route_lookup(stack, dst, fib);
   if (!route) {
     ++st.noroute;
     return Err(route.error());

@@ -14,9 +14,13 @@
 #include "kern/result.hh"
 #include "kern/time.hh"
 #include "netinet/icmp_var.hh"
+#include "netinet/igmp.hh"
 #include "netinet/in.hh"
+#include "netinet/in_mcast.hh"
 
 namespace iopkt {
+
+struct DgramSendOpts;  // socket/socket.hh
 
 class Stack;
 class Ifnet;
@@ -58,6 +62,10 @@ struct IpStat {
   uint64_t ofragments = 0;  // fragments sent
   uint64_t cantfrag = 0;    // too big for the MTU with DF set: EMSGSIZE
   uint64_t rawfull = 0;     // copies a raw socket had no room for
+  // Multicast (in_mcast.cc).
+  uint64_t notmember = 0;    // to a group not joined on the receiving interface
+  uint64_t srcfiltered = 0;  // from a source the interface's filter excludes (RFC 3376 §3.2)
+  uint64_t mcastlooped = 0;  // copies of our multicast delivered locally (IP_MULTICAST_LOOP)
 };
 
 struct CounterInfo {
@@ -104,6 +112,8 @@ struct IpState {
   IcmpState icmp;
   IpReassState reass;
   std::vector<Socket*> raw_sockets;  // SOCK_RAW, in creation order
+  InMcastState mcast;                // group memberships (in_mcast.cc)
+  IgmpState igmp;                    // IGMP host state (igmp.cc)
 };
 
 // Reassembly (ip_reass.cc). `m` is a fragment addressed to this host, at
@@ -145,6 +155,12 @@ struct IpOutputArgs {
   uint8_t ttl = 64;
   uint8_t tos = 0;
   bool df = false;  // set Don't Fragment: too big for the route is EMSGSIZE
+  // To a multicast group: the interface (0: by route, in_mcast_route), and
+  // whether a copy is delivered here when the interface is a member
+  // (IP_MULTICAST_LOOP, RFC 1112 §6.3).
+  uint32_t mcast_ifindex = 0;
+  bool mcast_loop = true;
+  bool router_alert = false;  // carry the Router Alert option (RFC 2113; IGMP, RFC 3376 §4)
 };
 // Prepends the IPv4 header to the transport payload `m` and sends it,
 // in fragments when it is larger than the route's MTU (RFC 791 §3.2); no
@@ -171,9 +187,28 @@ Result<void, Errno> rip_attach(Stack& stack, Socket& so);
 Result<void, Errno> rip_bind(Stack& stack, Socket& so, const SockAddr& addr);
 Result<void, Errno> rip_connect(Stack& stack, Socket& so, const SockAddr& addr);
 Result<void, Errno> rip_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to);
+// With per-datagram options (IP_PKTINFO, IP_TTL, IP_TOS ancillary data).
+Result<void, Errno> rip_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to,
+                             const DgramSendOpts* opts);
 void rip_detach(Stack& stack, Socket& so);
 
 Result<IpRoute, IpOutputError> ip_route_lookup(Stack& stack, InAddr dst, uint32_t fib = 0);
+// The interface for a datagram to multicast `group` (in_mcast.cc): the one
+// named by `ifindex`, else the one holding `ifaddr`, else the route to the
+// group (which may be the default route), else the first multicast-capable
+// interface that is up. The next hop is the group itself; the source the
+// interface's address for `ifaddr`, else its primary (0.0.0.0 without one,
+// as RFC 3376 §4.2.13 allows for IGMP).
+Result<IpRoute, IpOutputError> in_mcast_route(Stack& stack, InAddr group, uint32_t ifindex,
+                                              InAddr ifaddr, uint32_t fib = 0);
+// Fills `args` (route, source, TTL, loop) for a datagram from `so` to the
+// group args.dst, as Linux udp_sendmsg does: the interface is `ifindex`
+// (IP_PKTINFO) or IP_MULTICAST_IF's, else the one holding args.src or
+// IP_MULTICAST_IF's address, else by route; the TTL is IP_MULTICAST_TTL
+// unless the datagram carried its own (`ttl_given`). `route` receives the
+// route args.route then points at. ENETUNREACH when there is none.
+Result<void, Errno> in_mcast_send_route(Stack& stack, const Socket& so, uint32_t ifindex,
+                                        bool ttl_given, IpOutputArgs& args, IpRoute& route);
 
 // Routes a user adds, changes and deletes (route(8)). A gateway must be on a
 // connected subnet (else ENETUNREACH); the interface is then found from it.

@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <optional>
 
 #include "core/stack.hh"
 #include "netinet/ip.hh"
@@ -18,8 +20,24 @@
 
 namespace iopkt {
 
+namespace {
+
+// The receive metadata of `m` (at its IP header) for IP_PKTINFO and
+// friends. Frames from a driver carry their interface's index; packets
+// this stack looped back through lo0 carry none.
+DgramRecvInfo rip_recv_info(Stack& stack, const Mbuf& m) {
+  std::array<std::byte, IpHeader::kMinSize> h{};
+  (void)m.copy_out(0, h);  // ip_input validated at least this much
+  uint32_t index = m.hdr().rcvif;
+  const Ifnet* rcvif = index != 0 ? stack.if_by_index(index) : &stack.loopback();
+  return ip_recv_info(h, rcvif);
+}
+
+}  // namespace
+
 bool rip_input(Stack& stack, const Mbuf& m, InAddr src, InAddr dst, uint8_t proto) noexcept {
   bool taken = false;
+  std::optional<DgramRecvInfo> info;  // computed for the first taker
   for (Socket* so : stack.ip.raw_sockets) {
     // IPPROTO_RAW sockets only send (Linux raw(7): "receiving of all IP
     // protocols via IPPROTO_RAW is not possible").
@@ -41,8 +59,11 @@ bool rip_input(Stack& stack, const Mbuf& m, InAddr src, InAddr dst, uint8_t prot
       ++stack.ip.stat.rawfull;
       continue;
     }
+    if (!info) {
+      info = rip_recv_info(stack, m);
+    }
     so->rcv_cc += copy.len();
-    so->rcv.push_back(Datagram{std::move(copy), SockAddr::inet(src, 0)});
+    so->rcv.push_back(Datagram{std::move(copy), SockAddr::inet(src, 0), *info});
     stack.so_wakeup(*so);
   }
   return taken;
@@ -86,7 +107,8 @@ Result<void, Errno> rip_connect(Stack& stack, Socket& so, const SockAddr& addr) 
   return {};
 }
 
-Result<void, Errno> rip_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to) {
+Result<void, Errno> rip_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to,
+                             const DgramSendOpts* opts) {
   if (so.cant_send) {
     return Err(Errno{EPIPE});
   }
@@ -106,7 +128,8 @@ Result<void, Errno> rip_send(Stack& stack, Socket& so, Mbuf payload, const SockA
     // header length inside the packet, a total length equal to what was
     // written (BSD rip_output; Linux overwrites it, we refuse a lie), and
     // well-formed options. The header's destination routes the packet,
-    // as BSD.
+    // as BSD. Ancillary TTL and TOS have no say over the caller's header
+    // (Linux raw_send_hdrinc), nor, here, IP_PKTINFO.
     if (payload.len() > kIpMaxPacket) {
       return Err(Errno{EMSGSIZE});
     }
@@ -141,17 +164,20 @@ Result<void, Errno> rip_send(Stack& stack, Socket& so, Mbuf payload, const SockA
     return Err(Errno{EACCES});  // as Linux raw_sendmsg
   }
   IpOutputArgs args;
-  args.src =
-      so.inp.laddr.is_multicast() || so.inp.laddr.is_broadcast() ? InAddr::any() : so.inp.laddr;
-  args.dst = dst;
+  IpRoute route;
+  if (auto r = in_send_route(stack, so, opts, dst, args, route); !r) {
+    return r;
+  }
   args.protocol = static_cast<uint8_t>(so.protocol);
-  args.ttl = so.ip_ttl;
-  args.tos = so.ip_tos;
   auto r = ip_output(stack, std::move(payload), args);
   if (!r) {
     return Err(Errno{ip_output_errno(r.error())});
   }
   return {};
+}
+
+Result<void, Errno> rip_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to) {
+  return rip_send(stack, so, std::move(payload), to, nullptr);
 }
 
 }  // namespace iopkt

@@ -141,7 +141,11 @@ Result<void, Errno> udp_connect(Stack& stack, Socket& so, const SockAddr& addr) 
   if (addr.port == 0) {
     return Err(Errno{EADDRNOTAVAIL});
   }
-  auto route = ip_route_lookup(stack, addr.in);
+  // A group is reached by IP_MULTICAST_IF's interface or the route's
+  // (in_mcast.cc); Linux lets a UDP socket connect to one.
+  InMcastSend mo = in_mcast_send_options(stack, so);
+  auto route = addr.in.is_multicast() ? in_mcast_route(stack, addr.in, mo.ifindex, mo.if_addr)
+                                      : ip_route_lookup(stack, addr.in);
   if (!route) {
     return Err(Errno{ip_output_errno(route.error())});
   }
@@ -159,7 +163,8 @@ Result<void, Errno> udp_connect(Stack& stack, Socket& so, const SockAddr& addr) 
   return {};
 }
 
-Result<void, Errno> udp_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to) {
+Result<void, Errno> udp_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to,
+                             const DgramSendOpts* opts) {
   if (so.cant_send) {
     return Err(Errno{EPIPE});
   }
@@ -187,16 +192,14 @@ Result<void, Errno> udp_send(Stack& stack, Socket& so, Mbuf payload, const SockA
   if (!bound) {
     return bound;
   }
-  InAddr src = so.inp.laddr;
-  std::optional<IpRoute> route;
-  if (src.is_any() || src.is_multicast() || src.is_broadcast()) {
-    auto r = ip_route_lookup(stack, dst.in);
-    if (!r) {
-      return Err(Errno{ip_output_errno(r.error())});
-    }
-    route = *r;
-    src = route->src;
+  // Source, route, TTL and TOS: the socket's, or the sendmsg's ancillary
+  // data (IP_PKTINFO, IP_TTL, IP_TOS).
+  IpOutputArgs args;
+  IpRoute route;
+  if (auto r = in_send_route(stack, so, opts, dst.in, args, route); !r) {
+    return r;
   }
+  InAddr src = args.src;
   auto len = static_cast<uint16_t>(payload.len() + UdpHeader::kSize);
   auto h = payload.prepend(UdpHeader::kSize);
   if (h.empty()) {
@@ -208,13 +211,7 @@ Result<void, Errno> udp_send(Stack& stack, Socket& so, Mbuf payload, const SockA
   // RFC 768: a computed zero is sent as all ones; zero means "no checksum".
   UdpFields{so.inp.lport, dst.port, len, cksum == 0 ? uint16_t{0xffff} : cksum}.emit(h);
   ++stack.udp.stat.opackets;
-  IpOutputArgs args;
-  args.src = src;
-  args.dst = dst.in;
   args.protocol = kIpProtoUdp;
-  args.ttl = so.ip_ttl;
-  args.tos = so.ip_tos;
-  args.route = route ? &*route : nullptr;
   auto r = ip_output(stack, std::move(payload), args);
   if (!r) {
     return Err(Errno{ip_output_errno(r.error())});
@@ -249,7 +246,8 @@ int udp_match_score(const Socket& so) {
   return (so.inp.connected() ? 2 : 0) + (so.inp.laddr.is_any() ? 0 : 1);
 }
 
-void udp_append(Stack& stack, Socket& so, Mbuf data, InAddr src, uint16_t sport) {
+void udp_append(Stack& stack, Socket& so, Mbuf data, InAddr src, uint16_t sport,
+                const DgramRecvInfo& info) {
   size_t len = data.len();
   if (so.rcv_cc + len > so.rcv_hiwat) {
     ++so.rcv_drops;
@@ -257,7 +255,7 @@ void udp_append(Stack& stack, Socket& so, Mbuf data, InAddr src, uint16_t sport)
     return;
   }
   so.rcv_cc += len;
-  so.rcv.push_back(Datagram{std::move(data), SockAddr::inet(src, sport)});
+  so.rcv.push_back(Datagram{std::move(data), SockAddr::inet(src, sport), info});
   stack.so_wakeup(so);
 }
 
@@ -273,6 +271,7 @@ void udp_input(Stack& stack, Mbuf m, size_t iphlen, Ifnet& rcvif) noexcept {
     return;
   }
   InAddr ip_src{load_be32(first, 12)}, ip_dst{load_be32(first, 16)};
+  const DgramRecvInfo info = ip_recv_info(first, &rcvif);  // for IP_PKTINFO, IP_RECVTTL...
   auto parsed = UdpHeader::parse(std::span<const std::byte>(first).subspan(iphlen), ip_len);
   if (!parsed) {
     ++(parsed.error() == UdpParseError::kTooShort ? st.hdrops : st.badlen);
@@ -305,10 +304,14 @@ void udp_input(Stack& stack, Mbuf m, size_t iphlen, Ifnet& rcvif) noexcept {
   auto it = stack.udp.by_port.find(dport);
   if (it != stack.udp.by_port.end() && multi) {
     // RFC 1122 §4.1.3.5 leaves it open; BSD and Linux deliver broadcast and
-    // multicast to every matching socket.
+    // multicast to every matching socket. For a group, the socket's own
+    // membership filter on the arrival interface decides, else
+    // IP_MULTICAST_ALL (Linux ip_mc_sf_allow).
     for (Socket* so : it->second) {
       if ((so->inp.laddr.is_any() || so->inp.laddr == ip_dst) &&
-          (!so->inp.connected() || (so->inp.faddr == ip_src && so->inp.fport == sport))) {
+          (!so->inp.connected() || (so->inp.faddr == ip_src && so->inp.fport == sport)) &&
+          (!ip_dst.is_multicast() ||
+           in_mcast_socket_accepts(stack, *so, ip_dst, ip_src, rcvif.index))) {
         targets.push_back(so);
       }
     }
@@ -322,6 +325,16 @@ void udp_input(Stack& stack, Mbuf m, size_t iphlen, Ifnet& rcvif) noexcept {
     }
     if (best != nullptr) {
       targets.push_back(best);
+      if (stack.udp.reuseport_unicast != 0 && (best->options & kSoReusePort)) {
+        // tcpip reuseport_unicast (io-pkt, SPEC §1): every SO_REUSEPORT
+        // socket the datagram matches gets it, as for a broadcast.
+        for (Socket* so : it->second) {
+          if (so != best && (so->options & kSoReusePort) &&
+              udp_matches(*so, ip_src, sport, ip_dst)) {
+            targets.push_back(so);
+          }
+        }
+      }
     }
   }
   if (targets.empty()) {
@@ -340,10 +353,10 @@ void udp_input(Stack& stack, Mbuf m, size_t iphlen, Ifnet& rcvif) noexcept {
   for (size_t i = 0; i + 1 < targets.size(); ++i) {
     Mbuf copy = m.share(0, m.len());
     if (copy) {
-      udp_append(stack, *targets[i], std::move(copy), ip_src, sport);
+      udp_append(stack, *targets[i], std::move(copy), ip_src, sport, info);
     }
   }
-  udp_append(stack, *targets.back(), std::move(m), ip_src, sport);
+  udp_append(stack, *targets.back(), std::move(m), ip_src, sport, info);
 }
 
 namespace {

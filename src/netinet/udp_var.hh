@@ -42,6 +42,10 @@ struct UdpState {
   int64_t anonportmin = 49152, anonportmax = 65535;  // RFC 6335 dynamic range
   int64_t recvspace = 212992;                        // net.inet.udp.recvspace
   int64_t sendspace = 65535;                         // largest datagram accepted
+  // net.inet.udp.reuseport_unicast (tcpip reuseport_unicast, SPEC §1): a
+  // unicast datagram to a port whose sockets set SO_REUSEPORT goes to all
+  // of them, as broadcast and multicast always do; off, to one.
+  int64_t reuseport_unicast = 0;
 };
 
 // `m` starts at the IP header (`iphlen` bytes, validated by ip_input), so
@@ -53,7 +57,20 @@ void udp_ctlinput(Stack& stack, uint8_t type, uint8_t code,
                   std::span<const std::byte> quoted) noexcept;
 Result<void, Errno> udp_bind(Stack& stack, Socket& so, const SockAddr& addr);
 Result<void, Errno> udp_connect(Stack& stack, Socket& so, const SockAddr& addr);
-Result<void, Errno> udp_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to);
+// `opts`: the sendmsg's ancillary data, null when it carried none.
+Result<void, Errno> udp_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to,
+                             const DgramSendOpts* opts = nullptr);
 void udp_detach(Stack& stack, Socket& so);
+
+// The IP-level choices of one send from a datagram socket (UDP, raw and
+// echo sockets; socket/uipc_socket.cc): source, TTL and TOS from the socket
+// unless `opts` overrides them, and the route when the source must be
+// chosen or IP_PKTINFO named the outgoing interface. Fills args (all but
+// protocol and df); args.route points at `route` when one was looked up.
+// ENETUNREACH for a source not ours, ENODEV for no such interface, as Linux.
+struct IpOutputArgs;
+struct IpRoute;
+Result<void, Errno> in_send_route(Stack& stack, const Socket& so, const DgramSendOpts* opts,
+                                  InAddr dst, IpOutputArgs& args, IpRoute& route);
 
 }  // namespace iopkt

@@ -6,11 +6,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "core/stack.hh"
+#include "kern/byteorder.hh"
 #include "netinet/icmp_var.hh"
 #include "netinet/ip_var.hh"
+#include "netinet/tcp_var.hh"
 #include "netinet/udp_var.hh"
 
 namespace iopkt {
@@ -61,8 +64,10 @@ Result<SocketId, Errno> Stack::so_create(int domain, int type, int protocol) {
       return Err(Errno{EPROTONOSUPPORT});
     }
   } else if (type == SOCK_STREAM) {
-    // TCP arrives with the TCP issue.
-    return Err(Errno{EPROTONOSUPPORT});
+    if (protocol != 0 && protocol != IPPROTO_TCP) {
+      return Err(Errno{EPROTONOSUPPORT});
+    }
+    protocol = IPPROTO_TCP;
   } else {
     return Err(Errno{ESOCKTNOSUPPORT});
   }
@@ -77,6 +82,8 @@ Result<SocketId, Errno> Stack::so_create(int domain, int type, int protocol) {
     (void)rip_attach(*this, *so);
   } else if (protocol == IPPROTO_ICMP) {
     (void)ping_attach(*this, *so);
+  } else if (type == SOCK_STREAM) {
+    (void)tcp_attach(*this, *so);
   }
   SocketId id = so->id;
   sockets_.emplace(id, std::move(so));
@@ -94,6 +101,9 @@ Result<void, Errno> Stack::so_bind(SocketId id, const SockAddr& addr) {
   if (so_is_ping(*so)) {
     return ping_bind(*this, *so, addr);
   }
+  if (so->tcb != nullptr) {
+    return tcp_bind(*this, *so, addr);
+  }
   return udp_bind(*this, *so, addr);
 }
 
@@ -107,6 +117,11 @@ Result<void, Errno> Stack::so_connect(SocketId id, const SockAddr& addr) {
   }
   if (so_is_ping(*so)) {
     return ping_connect(*this, *so, addr);
+  }
+  if (so->tcb != nullptr) {
+    auto r = tcp_connect(*this, *so, addr);  // EINPROGRESS: see so_stream_status
+    netisr_run();
+    return r;
   }
   return udp_connect(*this, *so, addr);
 }
@@ -163,6 +178,20 @@ constexpr BoolOpt kSolSocketBools[] = {
 constexpr int64_t kSockBufMin = 2304;
 constexpr int64_t kSockBufMax = 8 << 20;
 
+// IPPROTO_IP options asking for ancillary data on receive (ip(7)).
+uint32_t inp_recv_flag(int name) {
+  switch (name) {
+    case IP_PKTINFO:
+      return kInpRecvPktinfo;
+    case IP_RECVTTL:
+      return kInpRecvTtl;
+    case IP_RECVTOS:
+      return kInpRecvTos;
+    default:
+      return 0;
+  }
+}
+
 }  // namespace
 
 Result<void, Errno> Stack::so_setsockopt(SocketId id, int level, int name,
@@ -170,6 +199,12 @@ Result<void, Errno> Stack::so_setsockopt(SocketId id, int level, int name,
   Socket* so = so_find(id);
   if (so == nullptr) {
     return Err(Errno{EBADF});
+  }
+  if (so->tcb != nullptr && (level == IPPROTO_TCP || (level == SOL_SOCKET && name == SO_LINGER))) {
+    return tcp_setsockopt(*this, *so, level, name, val);
+  }
+  if (level == IPPROTO_IP && in_mcast_is_option(name)) {
+    return in_mcast_setsockopt(*this, *so, name, val);  // sizes of their own (in_mcast.cc)
   }
   auto v = opt_int(val);
   if (!v) {
@@ -212,15 +247,25 @@ Result<void, Errno> Stack::so_setsockopt(SocketId id, int level, int name,
       so->hdrincl = *v != 0 || so->protocol == IPPROTO_RAW;
       return {};
     }
+    if (uint32_t bit = inp_recv_flag(name); bit != 0) {
+      so->inp_flags = *v ? (so->inp_flags | bit) : (so->inp_flags & ~bit);
+      return {};
+    }
   }
   return Err(Errno{ENOPROTOOPT});
 }
 
 Result<std::vector<std::byte>, Errno> Stack::so_getsockopt(SocketId id, int level, int name,
-                                                           size_t /*len*/) {
+                                                           size_t len) {
   Socket* so = so_find(id);
   if (so == nullptr) {
     return Err(Errno{EBADF});
+  }
+  if (so->tcb != nullptr && (level == IPPROTO_TCP || (level == SOL_SOCKET && name == SO_LINGER))) {
+    return tcp_getsockopt(*this, *so, level, name);
+  }
+  if (level == IPPROTO_IP && in_mcast_is_option(name)) {
+    return in_mcast_getsockopt(*this, *so, name, len);
   }
   if (level == SOL_SOCKET) {
     for (const auto& b : kSolSocketBools) {
@@ -258,6 +303,9 @@ Result<std::vector<std::byte>, Errno> Stack::so_getsockopt(SocketId id, int leve
     if (name == IP_HDRINCL && so_is_raw(*so)) {
       return int_bytes(so->hdrincl ? 1 : 0);
     }
+    if (uint32_t bit = inp_recv_flag(name); bit != 0) {
+      return int_bytes((so->inp_flags & bit) ? 1 : 0);
+    }
   }
   return Err(Errno{ENOPROTOOPT});
 }
@@ -269,6 +317,11 @@ Result<void, Errno> Stack::so_shutdown(SocketId id, int how) {
   }
   if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
     return Err(Errno{EINVAL});
+  }
+  if (so->tcb != nullptr) {
+    auto r = tcp_shutdown(*this, *so, how);
+    netisr_run();
+    return r;
   }
   // Linux answers ENOTCONN on an unconnected datagram socket, but still
   // applies the shutdown.
@@ -294,25 +347,30 @@ void Stack::so_close(SocketId id) {
     return;
   }
   Socket& so = *it->second;
+  in_mcast_sofree(*this, so);  // its group memberships end with it (RFC 1112 §7.2)
   if (so_is_raw(so)) {
     rip_detach(*this, so);
   } else if (so_is_ping(so)) {
     ping_detach(*this, so);
+  } else if (so.tcb != nullptr) {
+    tcp_detach(*this, so);  // the connection may live on (FIN_WAIT, TIME_WAIT)
   } else {
     udp_detach(*this, so);
   }
   std::erase(socket_events_, id);
   sockets_.erase(it);
+  netisr_run();
 }
 
-Result<void, Errno> Stack::so_send_dgram(SocketId id, Mbuf payload, const SockAddr* to) {
+Result<void, Errno> Stack::so_send_dgram(SocketId id, Mbuf payload, const SockAddr* to,
+                                         const DgramSendOpts* opts) {
   Socket* so = so_find(id);
   if (so == nullptr) {
     return Err(Errno{EBADF});
   }
-  auto r = so_is_raw(*so)    ? rip_send(*this, *so, std::move(payload), to)
-           : so_is_ping(*so) ? ping_send(*this, *so, std::move(payload), to)
-                             : udp_send(*this, *so, std::move(payload), to);
+  auto r = so_is_raw(*so)    ? rip_send(*this, *so, std::move(payload), to, opts)
+           : so_is_ping(*so) ? ping_send(*this, *so, std::move(payload), to, opts)
+                             : udp_send(*this, *so, std::move(payload), to, opts);
   netisr_run();
   return r;
 }
@@ -326,6 +384,172 @@ std::optional<Datagram> Stack::so_recv_dgram(SocketId id) {
   so->rcv.pop_front();
   so->rcv_cc -= d.data.len();
   return d;
+}
+
+// --- ancillary data: IP_PKTINFO, IP_TTL, IP_TOS (ip(7)) --------------------
+
+Result<void, Errno> ip_cmsg_send(DgramSendOpts& opts, int level, int type,
+                                 std::span<const std::byte> data) {
+  // Linux ip_cmsg_send: every IPPROTO_IP type it does not know is EINVAL;
+  // libiopkt has already skipped the levels Linux ignores.
+  if (level != IPPROTO_IP) {
+    return Err(Errno{EINVAL});
+  }
+  switch (type) {
+    case IP_PKTINFO: {
+      if (data.size() != sizeof(in_pktinfo)) {
+        return Err(Errno{EINVAL});
+      }
+      in_pktinfo info;
+      std::memcpy(&info, data.data(), sizeof info);
+      InAddr src{load_be32(data, offsetof(in_pktinfo, ipi_spec_dst))};
+      // Linux __ip_route_output_key: a multicast, limited broadcast or
+      // 0/8 source is EINVAL. ipi_addr means nothing on send.
+      if (!src.is_any() && (src.is_multicast() || src.is_broadcast() || (src.v >> 24) == 0)) {
+        return Err(Errno{EINVAL});
+      }
+      opts.pktinfo = true;
+      opts.src = src;
+      if (info.ipi_ifindex != 0) {
+        opts.ifindex = static_cast<uint32_t>(info.ipi_ifindex);
+      }
+      return {};
+    }
+    case IP_TTL: {
+      int v;
+      if (data.size() != sizeof v) {
+        return Err(Errno{EINVAL});
+      }
+      std::memcpy(&v, data.data(), sizeof v);
+      if (v < 1 || v > 255) {
+        return Err(Errno{EINVAL});
+      }
+      opts.ttl = v;
+      return {};
+    }
+    case IP_TOS: {
+      // Linux takes an int or a single byte.
+      int v;
+      if (data.size() == sizeof v) {
+        std::memcpy(&v, data.data(), sizeof v);
+      } else if (data.size() == 1) {
+        v = std::to_integer<uint8_t>(data[0]);
+      } else {
+        return Err(Errno{EINVAL});
+      }
+      if (v < 0 || v > 255) {
+        return Err(Errno{EINVAL});
+      }
+      opts.tos = v;
+      return {};
+    }
+    default:
+      return Err(Errno{EINVAL});
+  }
+}
+
+DgramRecvInfo ip_recv_info(std::span<const std::byte> iphdr, const Ifnet* rcvif) {
+  DgramRecvInfo info;
+  info.tos = std::to_integer<uint8_t>(iphdr[1]);
+  info.ttl = std::to_integer<uint8_t>(iphdr[8]);
+  InAddr src{load_be32(iphdr, 12)};
+  info.dst = InAddr{load_be32(iphdr, 16)};
+  info.spec_dst = info.dst;
+  if (rcvif == nullptr) {
+    return info;
+  }
+  info.ifindex = rcvif->index;
+  bool multi = info.dst.is_broadcast() || info.dst.is_multicast();
+  for (const auto& ia : rcvif->in_addrs) {
+    multi = multi || (!ia.broadcast.is_any() && ia.broadcast == info.dst);
+  }
+  if (multi) {
+    info.spec_dst = rcvif->in_addrs.empty() ? InAddr::any() : rcvif->in_addrs.front().addr;
+    for (const auto& ia : rcvif->in_addrs) {
+      if (ia.contains(src)) {
+        info.spec_dst = ia.addr;
+        break;
+      }
+    }
+  }
+  return info;
+}
+
+Result<void, Errno> in_send_route(Stack& stack, const Socket& so, const DgramSendOpts* opts,
+                                  InAddr dst, IpOutputArgs& args, IpRoute& route) {
+  InAddr src = so.inp.laddr;
+  if (opts != nullptr && opts->pktinfo) {
+    // Linux: ipi_spec_dst replaces the bound address, even when it is
+    // 0.0.0.0 (then the route chooses); it must be one of ours, else the
+    // route lookup fails with ENETUNREACH (__ip_route_output_key).
+    src = opts->src;
+    if (!src.is_any() && stack.in_local_ifnet(src) == nullptr) {
+      return Err(Errno{ENETUNREACH});
+    }
+  }
+  if (src.is_multicast() || src.is_broadcast()) {
+    src = InAddr::any();  // bound to a group or broadcast: the route's source
+  }
+  args.src = src;
+  args.dst = dst;
+  args.ttl = opts != nullptr && opts->ttl >= 0 ? static_cast<uint8_t>(opts->ttl) : so.ip_ttl;
+  args.tos = opts != nullptr && opts->tos >= 0 ? static_cast<uint8_t>(opts->tos) : so.ip_tos;
+  args.route = nullptr;
+  if (dst.is_multicast()) {
+    // To a group: IP_MULTICAST_IF, _TTL and _LOOP (in_mcast.cc).
+    return in_mcast_send_route(stack, so, opts != nullptr ? opts->ifindex : 0,
+                               opts != nullptr && opts->ttl >= 0, args, route);
+  }
+  if (opts != nullptr && opts->ifindex != 0) {
+    // ipi_ifindex (Linux ip_route_output_key_hash_rcu with flowi4_oif):
+    // no such interface is ENODEV, a down one ENETUNREACH; a local
+    // destination leaves only by the interface holding it or lo0; a route
+    // by that interface is used, and without one the destination is taken
+    // to be on its link ("Apparently, routing tables are wrong").
+    Ifnet* ifp = stack.if_by_index(opts->ifindex);
+    if (ifp == nullptr) {
+      return Err(Errno{ENODEV});
+    }
+    if (!ifp->is_up()) {
+      return Err(Errno{ENETUNREACH});
+    }
+    Ifnet* owner = stack.in_local_ifnet(dst);
+    auto r = ip_route_lookup(stack, dst);
+    if (dst.is_loopback() || owner != nullptr) {
+      if (!r || (ifp != &stack.loopback() && ifp != owner)) {
+        return Err(Errno{ENETUNREACH});
+      }
+      route = *r;
+    } else if (r && r->ifp == ifp) {
+      route = *r;
+    } else {
+      InAddr on_link_src = ifp->in_addrs.empty() ? InAddr::any() : ifp->in_addrs.front().addr;
+      for (const auto& ia : ifp->in_addrs) {
+        if (ia.contains(dst)) {
+          on_link_src = ia.addr;
+          break;
+        }
+      }
+      if (on_link_src.is_any() && src.is_any()) {
+        return Err(Errno{ENETUNREACH});
+      }
+      route = IpRoute{ifp, on_link_src, dst, ifp->mtu, false};
+    }
+    args.route = &route;
+  } else if (src.is_any()) {
+    // The source must be known before the transport checksum is.
+    auto r = ip_route_lookup(stack, dst);
+    if (!r) {
+      ++stack.ip.stat.noroute;  // counted as ip_output would
+      return Err(Errno{ip_output_errno(r.error())});
+    }
+    route = *r;
+    args.route = &route;
+  }
+  if (args.src.is_any() && args.route != nullptr) {
+    args.src = route.src;
+  }
+  return {};
 }
 
 }  // namespace iopkt

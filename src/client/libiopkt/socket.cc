@@ -4,7 +4,11 @@
 // need the stack (bind, connect, names, options, shutdown) are control
 // requests carrying that channel as SCM_RIGHTS, so the stack knows which
 // socket is meant; datagrams cross the channel one message each, as
-// struct iopkt_dgram_hdr + payload (control.h).
+// struct iopkt_dgram_hdr + ancillary records + payload (control.h).
+// sendmsg turns the caller's IPPROTO_IP control messages into records,
+// checked first as Linux's ip_cmsg_send checks them; recvmsg turns the
+// records the stack sent back into cmsghdrs, cut as Linux's put_cmsg cuts
+// them (MSG_CTRUNC).
 //
 // The process keeps a table fd -> {domain, type} of the sockets it made,
 // to tell stack sockets from kernel ones: descriptors not in it, and
@@ -19,8 +23,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <mutex>
+#include <span>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -34,6 +42,11 @@ struct SockInfo {
   int domain;
   int type;              // SOCK_DGRAM, SOCK_STREAM, SOCK_RAW (no flags)
   bool rd_shut = false;  // shutdown(SHUT_RD or SHUT_RDWR) succeeded
+  // Bytes of ancillary records the last datagram received carried: the
+  // next one most likely carries as many (the socket's options decide),
+  // so recvmsg reads them into a scratch area of that size and the
+  // payload straight into the caller's buffers.
+  uint32_t cmsg_hint = 0;
 };
 
 std::mutex g_table_mu;
@@ -107,27 +120,199 @@ bool is_local_option(int level, int name) {
   return level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO);
 }
 
+// --- ancillary data -------------------------------------------------------
+
+void set_cmsg_hint(int fd, uint32_t hint) {
+  std::lock_guard lock(g_table_mu);
+  auto it = g_table.find(fd);
+  if (it != g_table.end()) {
+    it->second.cmsg_hint = hint;
+  }
+}
+
+// Appends one record (control.h) to `out`; false when the records would
+// exceed IOPKT_DGRAM_CMSG_MAX.
+bool add_record(std::byte* out, size_t* used, int level, int type,
+                std::span<const std::byte> value) {
+  size_t space = IOPKT_DGRAM_CMSG_SPACE(value.size());
+  if (*used + space > IOPKT_DGRAM_CMSG_MAX) {
+    return false;
+  }
+  iopkt_dgram_cmsg c{static_cast<uint16_t>(level), static_cast<uint16_t>(type),
+                     static_cast<uint32_t>(value.size())};
+  std::memset(out + *used, 0, space);
+  std::memcpy(out + *used, &c, sizeof c);
+  if (!value.empty()) {
+    std::memcpy(out + *used + sizeof c, value.data(), value.size());
+  }
+  *used += space;
+  return true;
+}
+
+// The caller's control messages as records in `out` (IOPKT_DGRAM_CMSG_MAX
+// bytes); their length, or -1 with errno. Checked as Linux checks them
+// (__cmsg_nxthdr, ip_cmsg_send, __ip_route_output_key), so that a bad one
+// is this call's EINVAL rather than a pending error later: a cmsg_len
+// shorter than a cmsghdr or running past msg_controllen; SOL_SOCKET
+// messages (none supported); an unknown IPPROTO_IP type; IP_PKTINFO of
+// another size than struct in_pktinfo or with a multicast, broadcast or
+// 0/8 ipi_spec_dst; IP_TTL not an int in 1..255; IP_TOS neither an int nor
+// a byte, or outside 0..255. Other levels are skipped, as Linux does.
+ssize_t control_to_records(const msghdr* m, std::byte* out) {
+  if (m->msg_controllen == 0) {
+    return 0;
+  }
+  if (m->msg_control == nullptr) {
+    return fail(EFAULT);
+  }
+  const auto* base = static_cast<const std::byte*>(m->msg_control);
+  size_t size = m->msg_controllen;
+  size_t used = 0;
+  for (size_t off = 0; size - off >= sizeof(cmsghdr);) {
+    cmsghdr c;
+    std::memcpy(&c, base + off, sizeof c);
+    if (c.cmsg_len < sizeof(cmsghdr) || c.cmsg_len > size - off) {
+      return fail(EINVAL, "malformed control message: cmsg_len " + std::to_string(c.cmsg_len));
+    }
+    std::span<const std::byte> data(base + off + CMSG_LEN(0), c.cmsg_len - CMSG_LEN(0));
+    if (c.cmsg_level == SOL_SOCKET) {
+      return fail(EINVAL, "SOL_SOCKET control messages are not supported on io-pkt sockets");
+    }
+    if (c.cmsg_level == IPPROTO_IP) {
+      bool ok = false;
+      switch (c.cmsg_type) {
+        case IP_PKTINFO:
+          if (data.size() == sizeof(in_pktinfo)) {
+            in_pktinfo p;
+            std::memcpy(&p, data.data(), sizeof p);
+            uint32_t a = ntohl(p.ipi_spec_dst.s_addr);
+            ok = a == 0 || (!IN_MULTICAST(a) && a != INADDR_BROADCAST && (a >> 24) != 0);
+          }
+          break;
+        case IP_TTL:
+          if (data.size() == sizeof(int)) {
+            int v;
+            std::memcpy(&v, data.data(), sizeof v);
+            ok = v >= 1 && v <= 255;
+          }
+          break;
+        case IP_TOS:
+          if (data.size() == sizeof(int)) {
+            int v;
+            std::memcpy(&v, data.data(), sizeof v);
+            ok = v >= 0 && v <= 255;
+          } else {
+            ok = data.size() == 1;
+          }
+          break;
+        default:
+          break;
+      }
+      if (!ok) {
+        return fail(EINVAL, "bad IPPROTO_IP control message of type " +
+                                std::to_string(c.cmsg_type) + " (" + std::to_string(data.size()) +
+                                " bytes)");
+      }
+      if (!add_record(out, &used, c.cmsg_level, c.cmsg_type, data)) {
+        return fail(ENOBUFS, "too many control messages");
+      }
+    }
+    off += CMSG_ALIGN(c.cmsg_len);
+    if (off > size) {
+      break;
+    }
+  }
+  return static_cast<ssize_t>(used);
+}
+
+// The stack's records as cmsghdrs in the caller's msg_control, as Linux's
+// put_cmsg writes them: each at CMSG_SPACE steps; one that does not fit
+// whole is cut to the room left (its cmsg_len says so) and MSG_CTRUNC is
+// set; nothing fits in less than a cmsghdr. msg_controllen becomes the
+// bytes used.
+void records_to_control(std::span<const std::byte> recs, msghdr* m) {
+  size_t room = m->msg_control != nullptr ? m->msg_controllen : 0;
+  auto* out = static_cast<std::byte*>(m->msg_control);
+  size_t used = 0;
+  while (recs.size() >= sizeof(iopkt_dgram_cmsg)) {
+    iopkt_dgram_cmsg r;
+    std::memcpy(&r, recs.data(), sizeof r);
+    if (r.len > recs.size() - sizeof r) {
+      break;  // cannot happen with a sane stack; stop at what makes sense
+    }
+    size_t left = room - used;
+    if (left < sizeof(cmsghdr)) {
+      m->msg_flags |= MSG_CTRUNC;
+      break;
+    }
+    size_t cmlen = CMSG_LEN(r.len);
+    if (left < cmlen) {
+      m->msg_flags |= MSG_CTRUNC;
+      cmlen = left;
+    }
+    cmsghdr c{};
+    c.cmsg_len = cmlen;
+    c.cmsg_level = r.level;
+    c.cmsg_type = r.type;
+    std::memcpy(out + used, &c, sizeof c);
+    std::memcpy(out + used + CMSG_LEN(0), recs.data() + sizeof r, cmlen - CMSG_LEN(0));
+    used += std::min<size_t>(CMSG_SPACE(r.len), left);
+    recs = recs.subspan(std::min<size_t>(IOPKT_DGRAM_CMSG_SPACE(r.len), recs.size()));
+  }
+  m->msg_controllen = used;
+}
+
+// The bytes after the header of one received message, as they landed:
+// the front scratch, the caller's buffers, the tail scratch; indexed as one
+// array (the slow path of recvmsg only).
+class Landing {
+ public:
+  explicit Landing(std::span<const iovec> iov) {
+    size_t at = 0;
+    for (const iovec& v : iov) {
+      starts_.push_back(at);
+      segs_.push_back(v);
+      at += v.iov_len;
+    }
+    size_ = at;
+  }
+  std::byte& operator[](size_t i) {
+    size_t k =
+        static_cast<size_t>(std::upper_bound(starts_.begin(), starts_.end(), i) - starts_.begin()) -
+        1;
+    while (segs_[k].iov_len == 0 || i - starts_[k] >= segs_[k].iov_len) {
+      ++k;  // empty iovecs share a start with the next one
+    }
+    return static_cast<std::byte*>(segs_[k].iov_base)[i - starts_[k]];
+  }
+  size_t size() const { return size_; }
+
+ private:
+  std::vector<size_t> starts_;
+  std::vector<iovec> segs_;
+  size_t size_ = 0;
+};
+
 ssize_t dgram_sendmsg(int fd, const msghdr* m, int flags) {
   if (m == nullptr || (m->msg_iovlen > 0 && m->msg_iov == nullptr)) {
     return fail(EFAULT);
   }
-  if (m->msg_controllen > 0) {
-    // TODO(ancillary data): the stack has no ancillary support yet (IPv4
-    // IP_PKTINFO/IP_TOS/IP_TTL on send, then RFC 3542 for IPv6); the channel
-    // has room for it (iopkt_dgram_hdr.cmsg_len). Refuse rather than send the
-    // datagram without what the caller asked for.
-    return fail(EOPNOTSUPP, "ancillary data on send is not supported by the stack yet");
+  alignas(8) std::byte records[IOPKT_DGRAM_CMSG_MAX];
+  ssize_t cmsg_len = control_to_records(m, records);
+  if (cmsg_len < 0) {
+    return -1;
   }
   if ((flags & MSG_OOB) != 0) {
     return fail(EOPNOTSUPP);  // as Linux UDP
   }
-  if (m->msg_iovlen + 1 > IOV_MAX) {
+  if (m->msg_iovlen + 2 > IOV_MAX) {
     return fail(EMSGSIZE);
   }
   iopkt_dgram_hdr hdr{};
   hdr.version = IOPKT_DGRAM_VERSION;
   hdr.hdr_len = sizeof hdr;
   hdr.flags = static_cast<uint32_t>(flags);
+  hdr.cmsg_len = static_cast<uint32_t>(cmsg_len);
   if (m->msg_name != nullptr && m->msg_namelen > 0) {
     if (iopkt_sockaddr_to_ctl(static_cast<const sockaddr*>(m->msg_name), m->msg_namelen,
                               &hdr.addr) != 0) {
@@ -143,20 +328,24 @@ ssize_t dgram_sendmsg(int fd, const msghdr* m, int flags) {
   }
   hdr.payload_len = static_cast<uint32_t>(total);
 
-  iovec small[17];
+  iovec small[18];
   std::vector<iovec> big;
   iovec* iov = small;
-  if (m->msg_iovlen + 1 > sizeof small / sizeof small[0]) {
-    big.resize(m->msg_iovlen + 1);
+  if (m->msg_iovlen + 2 > sizeof small / sizeof small[0]) {
+    big.resize(m->msg_iovlen + 2);
     iov = big.data();
   }
-  iov[0] = {&hdr, sizeof hdr};
+  size_t k = 0;
+  iov[k++] = {&hdr, sizeof hdr};
+  if (cmsg_len > 0) {
+    iov[k++] = {records, static_cast<size_t>(cmsg_len)};
+  }
   for (size_t i = 0; i < m->msg_iovlen; ++i) {
-    iov[i + 1] = m->msg_iov[i];
+    iov[k++] = m->msg_iov[i];
   }
   msghdr km{};
   km.msg_iov = iov;
-  km.msg_iovlen = m->msg_iovlen + 1;
+  km.msg_iovlen = k;
   // MSG_NOSIGNAL: a UDP sender never gets SIGPIPE from the kernel; a stack
   // that died shows as EPIPE, what the kernel says of a socket whose peer
   // is gone, without the signal.
@@ -164,10 +353,11 @@ ssize_t dgram_sendmsg(int fd, const msghdr* m, int flags) {
   if (n < 0) {
     return -1;
   }
-  return n - static_cast<ssize_t>(sizeof hdr);
+  return n - static_cast<ssize_t>(sizeof hdr) - cmsg_len;
 }
 
-ssize_t dgram_recvmsg(int fd, msghdr* m, int flags) {
+// `info`: the socket's entry in the table, as the caller looked it up.
+ssize_t dgram_recvmsg(int fd, const SockInfo& info, msghdr* m, int flags) {
   if (m == nullptr || (m->msg_iovlen > 0 && m->msg_iov == nullptr)) {
     return fail(EFAULT);
   }
@@ -177,31 +367,42 @@ ssize_t dgram_recvmsg(int fd, msghdr* m, int flags) {
   if ((flags & MSG_ERRQUEUE) != 0) {
     return fail(EAGAIN);  // no error queue yet: as Linux with an empty one
   }
-  if (m->msg_iovlen + 1 > IOV_MAX) {
+  if (m->msg_iovlen + 3 > IOV_MAX) {
     return fail(EMSGSIZE);
   }
+  // The message is header, records, payload. The records land in a front
+  // scratch area sized as the last datagram's were, the payload in the
+  // caller's buffers; a tail scratch area catches what the caller's
+  // buffers cannot hold, so that records larger than guessed still arrive
+  // whole. When the guess was wrong, the bytes are moved into place below.
   iopkt_dgram_hdr hdr{};
-  iovec small[17];
+  alignas(8) std::byte front[IOPKT_DGRAM_CMSG_MAX];
+  alignas(8) std::byte tail[IOPKT_DGRAM_CMSG_MAX];
+  size_t guess = std::min<size_t>(info.cmsg_hint, sizeof front);
+  iovec small[19];
   std::vector<iovec> big;
   iovec* iov = small;
-  if (m->msg_iovlen + 1 > sizeof small / sizeof small[0]) {
-    big.resize(m->msg_iovlen + 1);
+  if (m->msg_iovlen + 3 > sizeof small / sizeof small[0]) {
+    big.resize(m->msg_iovlen + 3);
     iov = big.data();
   }
+  size_t user_len = 0;
   iov[0] = {&hdr, sizeof hdr};
+  iov[1] = {front, guess};
   for (size_t i = 0; i < m->msg_iovlen; ++i) {
-    iov[i + 1] = m->msg_iov[i];
+    iov[i + 2] = m->msg_iov[i];
+    user_len += m->msg_iov[i].iov_len;
   }
+  iov[m->msg_iovlen + 2] = {tail, sizeof tail};
   msghdr km{};
   km.msg_iov = iov;
-  km.msg_iovlen = m->msg_iovlen + 1;
+  km.msg_iovlen = m->msg_iovlen + 3;
   ssize_t n = ::recvmsg(fd, &km, (flags & (MSG_DONTWAIT | MSG_PEEK)) | MSG_CMSG_CLOEXEC);
   if (n < 0) {
     return -1;
   }
   if (n == 0) {
-    SockInfo s{};
-    if (lookup(fd, &s) && s.rd_shut) {
+    if (info.rd_shut) {
       return 0;  // as Linux UDP after shutdown(SHUT_RD)
     }
     // Every datagram, even an empty one, carries a header: 0 bytes means
@@ -211,17 +412,38 @@ ssize_t dgram_recvmsg(int fd, msghdr* m, int flags) {
     return fail(ECONNRESET, "the io-pkt stack closed this socket");
   }
   if (static_cast<size_t>(n) < sizeof hdr || hdr.version != IOPKT_DGRAM_VERSION ||
-      hdr.hdr_len != sizeof hdr) {
+      hdr.hdr_len != sizeof hdr || hdr.cmsg_len > IOPKT_DGRAM_CMSG_MAX ||
+      static_cast<size_t>(n) - sizeof hdr < hdr.cmsg_len) {
     return fail(EPROTO, "bad datagram header from the io-pkt stack");
   }
-  if (hdr.cmsg_len != 0) {
-    // Version 1 of the channel never carries ancillary data to the client.
-    return fail(EPROTO, "the io-pkt stack sent ancillary data this library cannot read");
-  }
-  size_t got = static_cast<size_t>(n) - sizeof hdr;
+  size_t body = static_cast<size_t>(n) - sizeof hdr;  // records + payload received
+  size_t payload_got = body - hdr.cmsg_len;
+  size_t got = std::min(payload_got, user_len);  // payload in the caller's buffers
   size_t real = hdr.payload_len;
-  if (got > real) {
+  if (payload_got > real) {
     return fail(EPROTO, "datagram longer than its header says");
+  }
+  std::span<const std::byte> recs(front, hdr.cmsg_len);
+  alignas(8) std::byte moved[IOPKT_DGRAM_CMSG_MAX];
+  if (hdr.cmsg_len != guess) {
+    // Slow path (the socket's receive options changed): take the records
+    // out, then move the payload to the start of the caller's buffers.
+    // Bytes of the caller's buffers past the payload may be overwritten.
+    Landing land(std::span<const iovec>(iov + 1, m->msg_iovlen + 2));
+    for (size_t i = 0; i < hdr.cmsg_len; ++i) {
+      moved[i] = land[i];
+    }
+    recs = std::span<const std::byte>(moved, hdr.cmsg_len);
+    if (hdr.cmsg_len > guess) {
+      for (size_t i = 0; i < got; ++i) {
+        land[guess + i] = land[hdr.cmsg_len + i];
+      }
+    } else {
+      for (size_t i = got; i-- > 0;) {
+        land[guess + i] = land[hdr.cmsg_len + i];
+      }
+    }
+    set_cmsg_hint(fd, hdr.cmsg_len);
   }
   m->msg_flags = 0;
   if ((km.msg_flags & MSG_TRUNC) != 0 || got < real || (hdr.flags & MSG_TRUNC) != 0) {
@@ -238,7 +460,7 @@ ssize_t dgram_recvmsg(int fd, msghdr* m, int flags) {
   } else {
     m->msg_namelen = 0;
   }
-  m->msg_controllen = 0;
+  records_to_control(recs, m);
   return static_cast<ssize_t>((flags & MSG_TRUNC) != 0 ? real : got);
 }
 
@@ -452,7 +674,7 @@ ssize_t iopkt_recvmsg(int fd, struct msghdr* msg, int flags) {
   if (!lookup(fd, &s) || !iopkt::client::is_datagram(s)) {
     return ::recvmsg(fd, msg, flags);
   }
-  return iopkt::client::dgram_recvmsg(fd, msg, flags);
+  return iopkt::client::dgram_recvmsg(fd, s, msg, flags);
 }
 
 ssize_t iopkt_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr* from,
@@ -476,7 +698,7 @@ ssize_t iopkt_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr
   }
   m.msg_iov = &iov;
   m.msg_iovlen = 1;
-  ssize_t n = iopkt::client::dgram_recvmsg(fd, &m, flags);
+  ssize_t n = iopkt::client::dgram_recvmsg(fd, s, &m, flags);
   if (n >= 0 && from != nullptr && fromlen != nullptr) {
     *fromlen = m.msg_namelen;
   }

@@ -1,0 +1,369 @@
+// netinet/tcp_subr.cc — TCP's common routines (BSD tcp_subr.c): initial
+// sequence numbers (RFC 6528), timestamp offsets (RFC 7323 §5.4), control
+// block creation, lookup and teardown, the MSS from the route, the RFC 5961
+// §7 challenge-ACK limits, and the net.inet.tcp.* sysctl nodes.
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "core/stack.hh"
+#include "kern/chacha20.hh"
+#include "netinet/ip.hh"
+#include "netinet/ip_var.hh"
+#include "netinet/tcp_var.hh"
+
+namespace iopkt {
+
+std::span<const TcpCounterInfo> tcpstat_fields() {
+  static constexpr TcpCounterInfo kFields[] = {
+      {"connattempt", &TcpStat::connattempt},
+      {"accepts", &TcpStat::accepts},
+      {"connects", &TcpStat::connects},
+      {"drops", &TcpStat::drops},
+      {"conndrops", &TcpStat::conndrops},
+      {"closed", &TcpStat::closed},
+      {"timeoutdrop", &TcpStat::timeoutdrop},
+      {"listendrop", &TcpStat::listendrop},
+      {"twreuse", &TcpStat::twreuse},
+      {"sndtotal", &TcpStat::sndtotal},
+      {"sndpack", &TcpStat::sndpack},
+      {"sndbyte", &TcpStat::sndbyte},
+      {"sndrexmitpack", &TcpStat::sndrexmitpack},
+      {"sndrexmitbyte", &TcpStat::sndrexmitbyte},
+      {"sndacks", &TcpStat::sndacks},
+      {"sndprobe", &TcpStat::sndprobe},
+      {"sndwinup", &TcpStat::sndwinup},
+      {"sndctrl", &TcpStat::sndctrl},
+      {"sndrst", &TcpStat::sndrst},
+      {"delack", &TcpStat::delack},
+      {"noroute", &TcpStat::noroute},
+      {"rcvtotal", &TcpStat::rcvtotal},
+      {"rcvpack", &TcpStat::rcvpack},
+      {"rcvbyte", &TcpStat::rcvbyte},
+      {"rcvshort", &TcpStat::rcvshort},
+      {"rcvbadoff", &TcpStat::rcvbadoff},
+      {"rcvbadsum", &TcpStat::rcvbadsum},
+      {"rcvbadopt", &TcpStat::rcvbadopt},
+      {"rcvbadaddr", &TcpStat::rcvbadaddr},
+      {"noport", &TcpStat::noport},
+      {"rcvduppack", &TcpStat::rcvduppack},
+      {"rcvdupbyte", &TcpStat::rcvdupbyte},
+      {"rcvpartduppack", &TcpStat::rcvpartduppack},
+      {"rcvoopack", &TcpStat::rcvoopack},
+      {"rcvoobyte", &TcpStat::rcvoobyte},
+      {"rcvreassfull", &TcpStat::rcvreassfull},
+      {"rcvpackafterwin", &TcpStat::rcvpackafterwin},
+      {"rcvafterclose", &TcpStat::rcvafterclose},
+      {"rcvwinprobe", &TcpStat::rcvwinprobe},
+      {"rcvdupack", &TcpStat::rcvdupack},
+      {"rcvacktoomuch", &TcpStat::rcvacktoomuch},
+      {"rcvackold", &TcpStat::rcvackold},
+      {"rcvackpack", &TcpStat::rcvackpack},
+      {"rcvackbyte", &TcpStat::rcvackbyte},
+      {"rcvwinupd", &TcpStat::rcvwinupd},
+      {"rcvoutwin", &TcpStat::rcvoutwin},
+      {"pawsdrop", &TcpStat::pawsdrop},
+      {"rcvbadsyn", &TcpStat::rcvbadsyn},
+      {"rcvbadack", &TcpStat::rcvbadack},
+      {"rcvrst", &TcpStat::rcvrst},
+      {"rcvrstoutwin", &TcpStat::rcvrstoutwin},
+      {"rcvrstchallenge", &TcpStat::rcvrstchallenge},
+      {"rcvsynchallenge", &TcpStat::rcvsynchallenge},
+      {"challengeack", &TcpStat::challengeack},
+      {"challengeacklimit", &TcpStat::challengeacklimit},
+      {"rcvnosock", &TcpStat::rcvnosock},
+      {"rexmttimeo", &TcpStat::rexmttimeo},
+      {"persisttimeo", &TcpStat::persisttimeo},
+      {"fastretrans", &TcpStat::fastretrans},
+      {"partialack", &TcpStat::partialack},
+      {"rttupdated", &TcpStat::rttupdated},
+      {"finwait2drop", &TcpStat::finwait2drop},
+  };
+  return kFields;
+}
+
+namespace {
+
+// F(localip, localport, remoteip, remoteport, secretkey) of RFC 6528 §3:
+// the ChaCha20 block function keyed by the secret, the 4-tuple as nonce.
+// Word `which` of the output block.
+uint32_t tcp_keyed_hash(Stack& stack, InAddr laddr, uint16_t lport, InAddr faddr, uint16_t fport,
+                        uint32_t which) {
+  TcpState& t = stack.tcp;
+  if (!t.isn_secret_set) {
+    stack.random().fill(t.isn_secret);
+    t.isn_secret_set = true;
+  }
+  std::array<std::byte, 12> nonce{};
+  store_be32(nonce, 0, laddr.v);
+  store_be32(nonce, 4, faddr.v);
+  store_be16(nonce, 8, lport);
+  store_be16(nonce, 10, fport);
+  std::array<uint8_t, 64> out{};
+  chacha20_block(chacha20_state(t.isn_secret, 0, nonce), out);
+  uint32_t w;
+  std::memcpy(&w, out.data() + 4 * which, sizeof w);
+  return w;
+}
+
+}  // namespace
+
+TcpSeq tcp_new_isn(Stack& stack, InAddr laddr, uint16_t lport, InAddr faddr, uint16_t fport) {
+  // RFC 6528 §3: ISN = M + F(...), M a timer ticking every 4 microseconds,
+  // so that a new incarnation of a 4-tuple starts above the old one while
+  // other tuples' ISNs cannot be predicted from ours.
+  auto m = static_cast<uint32_t>(stack.now().since_origin.count() / 4000);
+  return TcpSeq{m + tcp_keyed_hash(stack, laddr, lport, faddr, fport, 0)};
+}
+
+uint32_t tcp_ts_offset(Stack& stack, InAddr laddr, uint16_t lport, InAddr faddr, uint16_t fport) {
+  // RFC 7323 §5.4 / RFC 6528 §3: a per-connection random offset so that
+  // TSval reveals neither uptime nor the other connections.
+  return tcp_keyed_hash(stack, laddr, lport, faddr, fport, 1);
+}
+
+uint32_t tcp_now_ts(Stack& stack, const TcpCb& tp) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(stack.now().since_origin);
+  return static_cast<uint32_t>(ms.count()) + tp.ts_offset;
+}
+
+TcpCb* tcp_newcb(Stack& stack) {
+  auto cb = std::make_unique<TcpCb>(stack.callouts());
+  TcpCb* tp = cb.get();
+  stack.tcp.cbs.emplace(tp, std::move(cb));
+  tp->rto = std::chrono::milliseconds(stack.tcp.rexmit_initial_ms);
+  tp->snd_hiwat = static_cast<size_t>(stack.tcp.sendspace);
+  tp->rcv_hiwat = static_cast<size_t>(stack.tcp.recvspace);
+  tp->req_ws = stack.tcp.do_ws != 0;
+  tp->req_ts = stack.tcp.do_ts != 0;
+  tp->req_sack = stack.tcp.do_sack != 0;
+  tcp_timers_init(stack, *tp);
+  return tp;
+}
+
+void tcp_hash_insert(Stack& stack, TcpCb& tp) {
+  stack.tcp.conns[TcpKey{tp.laddr.v, tp.faddr.v, tp.lport, tp.fport}] = &tp;
+  tp.in_hash = true;
+}
+
+void tcp_port_insert(Stack& stack, TcpCb& tp) { stack.tcp.by_port[tp.lport].push_back(&tp); }
+
+TcpCb* tcp_lookup(Stack& stack, InAddr src, uint16_t sport, InAddr dst, uint16_t dport) {
+  auto it = stack.tcp.conns.find(TcpKey{dst.v, src.v, dport, sport});
+  return it == stack.tcp.conns.end() ? nullptr : it->second;
+}
+
+TcpCb* tcp_lookup_listener(Stack& stack, InAddr dst, uint16_t dport) {
+  auto it = stack.tcp.by_port.find(dport);
+  if (it == stack.tcp.by_port.end()) {
+    return nullptr;
+  }
+  TcpCb* wild = nullptr;
+  for (TcpCb* tp : it->second) {
+    if (tp->state != TcpFsmState::kListen) {
+      continue;
+    }
+    if (tp->laddr == dst) {
+      return tp;  // a specific address beats the wildcard (BSD in_pcblookup)
+    }
+    if (tp->laddr.is_any() && wild == nullptr) {
+      wild = tp;
+    }
+  }
+  return wild;
+}
+
+uint16_t tcp_mss_for_route(Stack& stack, InAddr dst) {
+  // RFC 9293 §3.7.1 / RFC 6691: MSS = MTU - 20 (IP) - 20 (TCP).
+  auto route = ip_route_lookup(stack, dst);
+  uint32_t mtu = route ? route->mtu : 576;
+  return static_cast<uint16_t>(std::clamp<uint32_t>(mtu, 88, 65535) - 40);
+}
+
+void tcp_mss_init(Stack& stack, TcpCb& tp, std::optional<uint16_t> peer_mss) {
+  // RFC 9293 §3.7.1: without the option assume 536; never exceed our own
+  // route's MTU - 40. A tiny advertised MSS is raised to 64 (Linux
+  // TCP_MIN_SND_MSS 48, CVE-2019-11479: tiny segments as a resource attack).
+  uint16_t peer = peer_mss.value_or(static_cast<uint16_t>(stack.tcp.mssdflt));
+  uint16_t route = tcp_mss_for_route(stack, tp.faddr);
+  tp.t_maxseg = std::max<uint16_t>(64, std::min(peer, route));
+  uint32_t seg = tp.t_maxseg - (tp.ts_ok ? 12 : 0);
+  // RFC 6928 IW10 (RFC 5681 §3.1 otherwise): in bytes of payload.
+  tp.cwnd = static_cast<uint32_t>(stack.tcp.init_win) * seg;
+}
+
+void tcp_wakeup(Stack& stack, TcpCb& tp) {
+  if (tp.so != nullptr) {
+    stack.so_wakeup(*tp.so);
+  } else if (tp.listener != nullptr && tp.listener->so != nullptr) {
+    stack.so_wakeup(*tp.listener->so);
+  }
+}
+
+void tcp_drop(Stack& stack, TcpCb& tp, int err, bool send_rst) {
+  if (send_rst && tcps_have_rcvd_syn(tp.state) && tp.state != TcpFsmState::kTimeWait) {
+    tcp_send_ctl(stack, tp, tp.snd_nxt, tp.rcv_nxt, kTcpRst | kTcpAck);
+  }
+  if (tcps_have_established(tp.state)) {
+    ++stack.tcp.stat.drops;
+  } else {
+    ++stack.tcp.stat.conndrops;
+  }
+  tp.so_error = err;
+  if (tp.so != nullptr && err != 0) {
+    tp.so->so_error = err;
+  }
+  tcp_close(stack, tp);
+}
+
+void tcp_close(Stack& stack, TcpCb& tp) {
+  TcpState& t = stack.tcp;
+  tcp_canceltimers(tp);
+  bool was_listening = tp.state == TcpFsmState::kListen;
+  tp.state = TcpFsmState::kClosed;
+  tp.snd_buf.reset();
+  tp.snd_cc = 0;
+  tp.reass.clear();
+  if (tp.so == nullptr) {
+    tp.rcv_buf.reset();  // nobody will read it
+    tp.rcv_cc = 0;
+  }
+  if (tp.in_hash) {
+    t.conns.erase(TcpKey{tp.laddr.v, tp.faddr.v, tp.lport, tp.fport});
+    tp.in_hash = false;
+  }
+  if (tp.listener != nullptr) {
+    std::erase(tp.listener->syn_q, &tp);
+    std::erase(tp.listener->accept_q, &tp);
+    tp.listener = nullptr;
+  }
+  if (was_listening) {
+    // Connections nobody accepted die with their listener (BSD soclose
+    // aborts so_q0 and so_q), each with a RST to its peer.
+    std::vector<TcpCb*> children(tp.syn_q.begin(), tp.syn_q.end());
+    children.insert(children.end(), tp.accept_q.begin(), tp.accept_q.end());
+    tp.syn_q.clear();
+    tp.accept_q.clear();
+    for (TcpCb* c : children) {
+      c->listener = nullptr;
+      tcp_drop(stack, *c, ECONNABORTED, true);
+    }
+  }
+  ++t.stat.closed;
+  if (tp.so != nullptr) {
+    stack.so_wakeup(*tp.so);
+    return;  // the socket still points at it; freed by tcp_detach
+  }
+  if (tp.lport != 0) {
+    auto it = t.by_port.find(tp.lport);
+    if (it != t.by_port.end()) {
+      std::erase(it->second, &tp);
+      if (it->second.empty()) {
+        t.by_port.erase(it);
+      }
+    }
+    tp.lport = 0;
+  }
+  auto it = t.cbs.find(&tp);
+  if (it != t.cbs.end()) {
+    t.graveyard.push_back(std::move(it->second));
+    t.cbs.erase(it);
+  }
+}
+
+void tcp_gc(Stack& stack) { stack.tcp.graveyard.clear(); }
+
+bool tcp_challenge_ack_allowed(Stack& stack, TcpCb& tp) {
+  TcpState& t = stack.tcp;
+  Instant now = stack.now();
+  // RFC 5961 §7: limit per connection, and a global budget that is
+  // randomised every second (Linux since CVE-2016-5696), so that an
+  // off-path attacker cannot count the ACKs another connection used.
+  if (now - tp.challenge_window >= 1s || tp.challenge_count == 0) {
+    if (now - tp.challenge_window >= 1s) {
+      tp.challenge_window = now;
+      tp.challenge_count = 0;
+    }
+  }
+  if (now - t.challenge_second >= 1s || t.challenge_second == Instant{}) {
+    t.challenge_second = now;
+    auto lim = static_cast<uint32_t>(std::max<int64_t>(t.challenge_ack_limit, 1));
+    t.challenge_budget = lim / 2 + stack.random().uniform(lim);
+  }
+  if (tp.challenge_count >= static_cast<uint64_t>(t.challenge_ack_per_conn) ||
+      t.challenge_budget == 0) {
+    ++t.stat.challengeacklimit;
+    return false;
+  }
+  ++tp.challenge_count;
+  --t.challenge_budget;
+  return true;
+}
+
+void tcp_register_sysctls(Stack& stack) {
+  TcpState& t = stack.tcp;
+  SysctlTree& s = stack.sysctl();
+  (void)s.add_int("kern.somaxconn", &t.somaxconn, 1, 65535,
+                  "largest listen backlog; larger requests are cut to it", true);
+  (void)s.add_int("net.inet.tcp.msl", &t.msl_ms, 10, 600000,
+                  "maximum segment lifetime, ms: TIME_WAIT lasts twice it (RFC 9293 §3.4.2)", true);
+  (void)s.add_int("net.inet.tcp.rexmit_min", &t.rexmit_min_ms, 1, 60000,
+                  "RTO floor, ms (RFC 6298 §2.4 says 1 s; 200 ms as Linux)", true);
+  (void)s.add_int("net.inet.tcp.rexmit_initial", &t.rexmit_initial_ms, 200, 60000,
+                  "initial RTO, ms (RFC 6298 §2.1)", true);
+  (void)s.add_int("net.inet.tcp.rexmit_max", &t.rexmit_max_ms, 1000, 600000,
+                  "RTO ceiling, ms (RFC 6298 §2.5 allows >= 60 s)", true);
+  (void)s.add_int("net.inet.tcp.syn_retries", &t.syn_retries, 1, 20,
+                  "SYN retransmissions before connect fails with ETIMEDOUT", true);
+  (void)s.add_int("net.inet.tcp.data_retries", &t.data_retries, 1, 30,
+                  "data retransmissions before the connection is dropped", true);
+  (void)s.add_int("net.inet.tcp.delack", &t.delack_ms, 1, 500,
+                  "delayed-ACK timer, ms (RFC 9293 §3.8.6.3 allows up to 500)", true);
+  (void)s.add_int("net.inet.tcp.fin_wait2_timeout", &t.fin_wait2_ms, 1000, 600000,
+                  "lifetime of an orphaned FIN_WAIT_2 connection, ms", true);
+  (void)s.add_int("net.inet.tcp.init_win", &t.init_win, 1, 100,
+                  "initial congestion window, segments (RFC 6928)", true);
+  (void)s.add_int("net.inet.tcp.mssdflt", &t.mssdflt, 88, 65495,
+                  "MSS assumed when the peer sends none (RFC 9293 §3.7.1)", true);
+  (void)s.add_int("net.inet.tcp.sendspace", &t.sendspace, 4096, 8 << 20,
+                  "default send buffer, bytes", true);
+  (void)s.add_int("net.inet.tcp.recvspace", &t.recvspace, 4096, 8 << 20,
+                  "default receive buffer, bytes", true);
+  (void)s.add_int("net.inet.tcp.win_scale", &t.do_ws, 0, 1, "use window scaling (RFC 7323 §2)",
+                  true);
+  (void)s.add_int("net.inet.tcp.timestamps", &t.do_ts, 0, 1,
+                  "use timestamps and PAWS (RFC 7323 §3, §5)", true);
+  (void)s.add_int("net.inet.tcp.sack", &t.do_sack, 0, 1, "offer SACK (RFC 2018)", true);
+  (void)s.add_int("net.inet.tcp.challenge_ack_limit", &t.challenge_ack_limit, 1, 1000000,
+                  "global challenge ACKs per second, randomised (RFC 5961 §7)", true);
+  (void)s.add_int("net.inet.tcp.challenge_ack_per_conn", &t.challenge_ack_per_conn, 1, 1000,
+                  "challenge ACKs per connection per second (RFC 5961 §7)", true);
+  (void)s.add_int("net.inet.tcp.reass_max", &t.reass_max, 1, 65536,
+                  "out-of-order segments queued per connection", true);
+  (void)s.add_int("net.inet.tcp.rst_validation", &t.rst_validation, 0, 1,
+                  "RFC 5961 RST/SYN validation (0: io-pkt's no_rst_validation)", true);
+  for (const auto& c : tcpstat_fields()) {
+    auto field = c.field;
+    (void)s.add_readonly(
+        std::string("net.inet.tcp.stats.") + c.name, SysctlType::kInt,
+        [&t, field] { return std::to_string(t.stat.*field); }, "TCP counter");
+  }
+}
+
+void tcp_destroy_all(Stack& stack) noexcept {
+  TcpState& t = stack.tcp;
+  t.conns.clear();
+  t.by_port.clear();
+  t.graveyard.clear();
+  for (auto& [p, cb] : t.cbs) {
+    if (cb->so != nullptr) {
+      cb->so->tcb = nullptr;
+    }
+  }
+  t.cbs.clear();
+}
+
+}  // namespace iopkt

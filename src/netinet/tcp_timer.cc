@@ -1,0 +1,140 @@
+// netinet/tcp_timer.cc — TCP's timers as callouts on the core's virtual
+// clock (BSD tcp_timer.c): retransmission (RFC 6298, with Karn and
+// exponential back-off), persist (zero-window probes, RFC 9293 §3.8.6.1),
+// delayed ACK (RFC 9293 §3.8.6.3) and 2*MSL (TIME_WAIT, RFC 9293 §3.4.2;
+// also the orphaned FIN_WAIT_2 limit, as Linux tcp_fin_timeout).
+//
+// RTO floor: 200 ms as Linux (TCP_RTO_MIN), not RFC 6298 §2.4's 1 s, so
+// that losses on fast links recover as quickly as the Linux peers we are
+// compared with; net.inet.tcp.rexmit_min sets it.
+#include <algorithm>
+#include <cerrno>
+
+#include "core/stack.hh"
+#include "netinet/tcp_var.hh"
+
+namespace iopkt {
+
+namespace {
+
+Duration ms(int64_t v) { return std::chrono::milliseconds(v); }
+
+Duration tcp_backoff(Stack& stack, Duration base, int shift) {
+  Duration max = ms(stack.tcp.rexmit_max_ms);
+  Duration d = base;
+  for (int i = 0; i < shift && d < max; ++i) {
+    d *= 2;
+  }
+  return std::min(d, max);
+}
+
+void tcp_timer_rexmt(Stack& stack, TcpCb& tp) {
+  tcp_gc(stack);
+  TcpState& t = stack.tcp;
+  ++t.stat.rexmttimeo;
+  bool syn_state = tp.state == TcpFsmState::kSynSent || tp.state == TcpFsmState::kSynReceived;
+  int64_t limit = syn_state ? t.syn_retries : t.data_retries;
+  if (++tp.rxtshift > limit) {
+    ++t.stat.timeoutdrop;
+    // A handshake that timed out goes silently; an established
+    // connection tells its peer with a RST (BSD tcp_drop).
+    tcp_drop(stack, tp, ETIMEDOUT, tcps_have_established(tp.state));
+    return;
+  }
+  // RFC 5681 §3.1 eq. 4 and 5: after a timeout the loss window is one
+  // segment and ssthresh half the flight.
+  uint32_t seg = tp.t_maxseg - (tp.ts_ok ? 12 : 0);
+  tp.ssthresh = std::max(tp.flight() / 2, 2 * seg);
+  tp.cwnd = seg;
+  tp.dupacks = 0;
+  tp.in_recovery = false;
+  tp.snd_recover = tp.snd_max;  // RFC 6582 §3.2 step 4 after a timeout
+  // Karn: no RTT sample from a retransmitted segment (RFC 6298 §3).
+  tp.rtt_timing = false;
+  tp.snd_nxt = syn_state ? tp.iss : tp.snd_una;
+  tcp_output(stack, tp);
+}
+
+void tcp_timer_persist(Stack& stack, TcpCb& tp) {
+  tcp_gc(stack);
+  ++stack.tcp.stat.persisttimeo;
+  ++stack.tcp.stat.sndprobe;
+  // Linux's probe (tcp_xmit_probe_skb): an ACK carrying SEQ = SND.UNA - 1,
+  // which the peer must answer with its current window (RFC 9293
+  // §3.10.7.4: an unacceptable segment is answered with an ACK). Nothing
+  // is sent beyond the window, so SND.NXT does not move.
+  tcp_send_ctl(stack, tp, tp.snd_una - 1, tp.rcv_nxt, kTcpAck);
+  ++tp.persist_shift;
+  tcp_setpersist(stack, tp);
+}
+
+void tcp_timer_delack(Stack& stack, TcpCb& tp) {
+  tcp_gc(stack);
+  ++stack.tcp.stat.delack;
+  tp.ack_now = true;
+  tcp_output(stack, tp);
+}
+
+void tcp_timer_2msl(Stack& stack, TcpCb& tp) {
+  tcp_gc(stack);
+  if (tp.state == TcpFsmState::kFinWait2) {
+    ++stack.tcp.stat.finwait2drop;
+  }
+  tcp_close(stack, tp);
+}
+
+}  // namespace
+
+void tcp_timers_init(Stack& stack, TcpCb& tp) {
+  TcpCb* p = &tp;
+  Stack* s = &stack;
+  tp.rexmt_timer.set_handler([s, p] { tcp_timer_rexmt(*s, *p); });
+  tp.persist_timer.set_handler([s, p] { tcp_timer_persist(*s, *p); });
+  tp.delack_timer.set_handler([s, p] { tcp_timer_delack(*s, *p); });
+  tp.twait_timer.set_handler([s, p] { tcp_timer_2msl(*s, *p); });
+}
+
+void tcp_set_rexmt(Stack& stack, TcpCb& tp) {
+  tp.rexmt_timer.reset(tcp_backoff(stack, tp.rto, tp.rxtshift));
+}
+
+void tcp_rtt_update(Stack& stack, TcpCb& tp, Duration r) {
+  // RFC 6298 §2.2 and §2.3, alpha = 1/8, beta = 1/4, K = 4.
+  ++stack.tcp.stat.rttupdated;
+  if (tp.srtt == Duration{0}) {
+    tp.srtt = r;
+    tp.rttvar = r / 2;
+  } else {
+    Duration delta = tp.srtt > r ? tp.srtt - r : r - tp.srtt;
+    tp.rttvar = (3 * tp.rttvar + delta) / 4;
+    tp.srtt = (7 * tp.srtt + r) / 8;
+  }
+  // G, the clock granularity, is 1 ms for us.
+  Duration rto = tp.srtt + std::max<Duration>(std::chrono::milliseconds(1), 4 * tp.rttvar);
+  tp.rto = std::clamp(rto, ms(stack.tcp.rexmit_min_ms), ms(stack.tcp.rexmit_max_ms));
+}
+
+void tcp_canceltimers(TcpCb& tp) {
+  tp.rexmt_timer.stop();
+  tp.persist_timer.stop();
+  tp.delack_timer.stop();
+  tp.twait_timer.stop();
+  tp.delack_pending = false;
+}
+
+void tcp_start_timewait(Stack& stack, TcpCb& tp) {
+  tp.state = TcpFsmState::kTimeWait;
+  tp.rexmt_timer.stop();
+  tp.persist_timer.stop();
+  tp.delack_timer.stop();
+  tp.twait_timer.reset(2 * ms(stack.tcp.msl_ms));
+}
+
+void tcp_setpersist(Stack& stack, TcpCb& tp) {
+  // RFC 9293 §3.8.6.1 / RFC 1122 §4.2.2.17: probe with exponential
+  // back-off; the interval starts at the RTO, as Linux.
+  Duration base = std::max(tp.rto, ms(stack.tcp.rexmit_min_ms));
+  tp.persist_timer.reset(tcp_backoff(stack, base, tp.persist_shift));
+}
+
+}  // namespace iopkt

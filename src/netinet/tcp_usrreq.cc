@@ -1,0 +1,514 @@
+// netinet/tcp_usrreq.cc — the socket-level TCP calls (BSD tcp_usrreq.c):
+// attach, bind, listen, connect, accept, send, receive, shutdown, close and
+// the IPPROTO_TCP options, plus the stream-socket calls of the Stack
+// (core/stack.hh documents their contract).
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/stack.hh"
+#include "netinet/ip_var.hh"
+#include "netinet/tcp_var.hh"
+
+namespace iopkt {
+
+namespace {
+
+// Linux's rule for TCP binds: addresses overlap and not (both SO_REUSEPORT)
+// and not (both SO_REUSEADDR with the other not listening). A connection
+// nobody owns any more (TIME_WAIT) yields to SO_REUSEADDR.
+bool tcp_bind_conflicts(const Socket& so, const TcpCb& other) {
+  bool overlap = so.inp.laddr.is_any() || other.laddr.is_any() || so.inp.laddr == other.laddr;
+  if (!overlap || other.so == &so) {
+    return false;
+  }
+  uint32_t mine = so.options;
+  uint32_t theirs = other.so != nullptr ? other.so->options : kSoReuseAddr;
+  if ((mine & kSoReusePort) && (theirs & kSoReusePort)) {
+    return false;
+  }
+  if ((mine & kSoReuseAddr) && (theirs & kSoReuseAddr) && other.state != TcpFsmState::kListen) {
+    return false;
+  }
+  return true;
+}
+
+bool tcp_port_free(Stack& stack, const Socket& so, uint16_t port) {
+  auto it = stack.tcp.by_port.find(port);
+  if (it == stack.tcp.by_port.end()) {
+    return true;
+  }
+  return std::none_of(it->second.begin(), it->second.end(),
+                      [&](const TcpCb* tp) { return tcp_bind_conflicts(so, *tp); });
+}
+
+// RFC 6056 §3.3.1 (Algorithm 1): a random start in the ephemeral range,
+// then the next free port. With a destination, a port is also refused when
+// the 4-tuple is in use (a TIME_WAIT of an earlier connection).
+Result<uint16_t, Errno> tcp_pick_port(Stack& stack, Socket& so, const SockAddr* dst) {
+  auto lo = static_cast<uint32_t>(stack.udp.anonportmin);
+  auto hi = static_cast<uint32_t>(std::max(stack.udp.anonportmax, stack.udp.anonportmin));
+  uint32_t count = hi - lo + 1;
+  uint32_t start = stack.random().uniform(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    auto port = static_cast<uint16_t>(lo + (start + i) % count);
+    if (!tcp_port_free(stack, so, port)) {
+      continue;
+    }
+    if (dst != nullptr && tcp_lookup(stack, dst->in, dst->port, so.inp.laddr, port) != nullptr) {
+      continue;
+    }
+    return port;
+  }
+  return Err(Errno{EADDRINUSE});
+}
+
+Result<void, Errno> opt_int(std::span<const std::byte> val, int& out) {
+  if (val.size() < sizeof(int)) {
+    return Err(Errno{EINVAL});
+  }
+  std::memcpy(&out, val.data(), sizeof out);
+  return {};
+}
+
+std::vector<std::byte> int_bytes(int v) {
+  std::vector<std::byte> out(sizeof v);
+  std::memcpy(out.data(), &v, sizeof v);
+  return out;
+}
+
+}  // namespace
+
+Result<void, Errno> tcp_attach(Stack& stack, Socket& so) {
+  TcpCb* tp = tcp_newcb(stack);
+  tp->so = &so;
+  so.tcb = tp;
+  so.snd_hiwat = static_cast<size_t>(stack.tcp.sendspace);
+  so.rcv_hiwat = static_cast<size_t>(stack.tcp.recvspace);
+  return {};
+}
+
+Result<void, Errno> tcp_bind(Stack& stack, Socket& so, const SockAddr& addr) {
+  TcpCb* tp = so.tcb;
+  if (so.inp.bound() || tp->state != TcpFsmState::kClosed) {
+    return Err(Errno{EINVAL});
+  }
+  if (addr.family != AF_INET) {
+    return Err(Errno{EAFNOSUPPORT});
+  }
+  if (!addr.in.is_any() && stack.in_local_ifnet(addr.in) == nullptr) {
+    return Err(Errno{EADDRNOTAVAIL});
+  }
+  so.inp.laddr = addr.in;
+  uint16_t port = addr.port;
+  if (port == 0) {
+    auto p = tcp_pick_port(stack, so, nullptr);
+    if (!p) {
+      so.inp.laddr = InAddr::any();
+      return Err(p.error());
+    }
+    port = *p;
+  } else if (!tcp_port_free(stack, so, port)) {
+    so.inp.laddr = InAddr::any();
+    return Err(Errno{EADDRINUSE});
+  }
+  so.inp.lport = port;
+  tp->laddr = so.inp.laddr;
+  tp->lport = port;
+  tcp_port_insert(stack, *tp);
+  return {};
+}
+
+Result<void, Errno> tcp_listen(Stack& stack, Socket& so, int backlog) {
+  TcpCb* tp = so.tcb;
+  if (tp->state != TcpFsmState::kClosed && tp->state != TcpFsmState::kListen) {
+    return Err(Errno{EINVAL});
+  }
+  if (tp->lport == 0 && tp->fport != 0) {
+    return Err(Errno{EINVAL});
+  }
+  if (!so.inp.bound()) {
+    auto r = tcp_bind(stack, so, SockAddr::inet(InAddr::any(), 0));
+    if (!r) {
+      return r;
+    }
+  }
+  // Linux: the backlog is cut to somaxconn; 0 or less still admits one.
+  tp->backlog = static_cast<int>(std::clamp<int64_t>(backlog, 1, stack.tcp.somaxconn));
+  tp->state = TcpFsmState::kListen;
+  return {};
+}
+
+Result<void, Errno> tcp_connect(Stack& stack, Socket& so, const SockAddr& addr) {
+  TcpCb* tp = so.tcb;
+  switch (tp->state) {
+    case TcpFsmState::kClosed:
+      break;
+    case TcpFsmState::kSynSent:
+    case TcpFsmState::kSynReceived:
+      return Err(Errno{EALREADY});
+    case TcpFsmState::kListen:
+      return Err(Errno{EINVAL});
+    default:
+      return Err(Errno{EISCONN});
+  }
+  if (tp->iss != TcpSeq{} || tp->fport != 0) {
+    return Err(Errno{EISCONN});  // a control block is used for one connection only
+  }
+  if (addr.family != AF_INET) {
+    return Err(Errno{EAFNOSUPPORT});
+  }
+  if (addr.port == 0 || addr.in.is_any() || addr.in.is_broadcast() || addr.in.is_multicast()) {
+    return Err(Errno{addr.port == 0 ? ECONNREFUSED : ENETUNREACH});
+  }
+  auto route = ip_route_lookup(stack, addr.in);
+  if (!route) {
+    return Err(Errno{ip_output_errno(route.error())});
+  }
+  if (so.inp.laddr.is_any()) {
+    so.inp.laddr = route->src;
+  }
+  tp->laddr = so.inp.laddr;
+  if (!so.inp.bound()) {
+    auto p = tcp_pick_port(stack, so, &addr);
+    if (!p) {
+      return Err(p.error());
+    }
+    so.inp.lport = *p;
+    tp->lport = *p;
+    tcp_port_insert(stack, *tp);
+  } else if (tcp_lookup(stack, addr.in, addr.port, tp->laddr, tp->lport) != nullptr) {
+    return Err(Errno{EADDRINUSE});  // the 4-tuple is taken (TIME_WAIT or live)
+  }
+  so.inp.faddr = addr.in;
+  so.inp.fport = addr.port;
+  tp->faddr = addr.in;
+  tp->fport = addr.port;
+  tcp_hash_insert(stack, *tp);
+  tp->rcv_hiwat = so.rcv_hiwat;
+  tp->snd_hiwat = so.snd_hiwat;
+  uint8_t s = 0;
+  while (s < kTcpMaxWscale && (uint64_t{65535} << s) < tp->rcv_hiwat) {
+    ++s;
+  }
+  tp->request_r_scale = s;
+  tp->our_mss = static_cast<uint16_t>(std::min<uint32_t>(route->mtu, 65535) - 40);
+  tp->t_maxseg = std::min<uint16_t>(tp->our_mss, static_cast<uint16_t>(stack.tcp.mssdflt));
+  tp->ts_offset = tcp_ts_offset(stack, tp->laddr, tp->lport, tp->faddr, tp->fport);
+  tp->iss = tcp_new_isn(stack, tp->laddr, tp->lport, tp->faddr, tp->fport);
+  tp->snd_una = tp->snd_nxt = tp->snd_max = tp->snd_recover = tp->iss;
+  tp->state = TcpFsmState::kSynSent;
+  ++stack.tcp.stat.connattempt;
+  tcp_output(stack, *tp);
+  return Err(Errno{EINPROGRESS});
+}
+
+// Our FIN is queued: the state moves now, the FIN leaves after the data.
+static void tcp_usrclosed(Stack& stack, TcpCb& tp) {
+  switch (tp.state) {
+    case TcpFsmState::kClosed:
+    case TcpFsmState::kListen:
+    case TcpFsmState::kSynSent:
+      tcp_close(stack, tp);
+      return;
+    case TcpFsmState::kSynReceived:
+    case TcpFsmState::kEstablished:
+      tp.state = TcpFsmState::kFinWait1;
+      break;
+    case TcpFsmState::kCloseWait:
+      tp.state = TcpFsmState::kLastAck;
+      break;
+    default:
+      return;  // already closing
+  }
+  tp.fin_queued = true;
+  tcp_output(stack, tp);
+}
+
+Result<void, Errno> tcp_shutdown(Stack& stack, Socket& so, int how) {
+  TcpCb* tp = so.tcb;
+  if (tp->state == TcpFsmState::kClosed && tp->fport == 0) {
+    return Err(Errno{ENOTCONN});
+  }
+  if (how != SHUT_WR) {
+    // Linux: SHUT_RD discards what is queued and anything that comes.
+    so.cant_recv = true;
+    tp->cant_rcv = true;
+    tp->rcv_buf.reset();
+    tp->rcv_cc = 0;
+    stack.so_wakeup(so);
+  }
+  if (how != SHUT_RD) {
+    so.cant_send = true;
+    if (tp->state == TcpFsmState::kListen) {
+      tcp_close(stack, *tp);
+    } else if (tp->state != TcpFsmState::kSynSent) {
+      tcp_usrclosed(stack, *tp);
+    }
+  }
+  return {};
+}
+
+void tcp_detach(Stack& stack, Socket& so) {
+  TcpCb* tp = so.tcb;
+  if (tp == nullptr) {
+    return;
+  }
+  so.tcb = nullptr;
+  bool unread = tp->rcv_cc > 0;
+  tp->so = nullptr;
+  if (tp->state == TcpFsmState::kClosed) {
+    tcp_close(stack, *tp);  // frees it now that no socket points at it
+    return;
+  }
+  if (tp->linger_zero || (unread && tcps_have_established(tp->state))) {
+    // SO_LINGER {1, 0}: abort. Unread data: RFC 2525 §2.17, as Linux and
+    // BSD, reset rather than pretend an orderly close.
+    tcp_drop(stack, *tp, ECONNABORTED, true);
+    return;
+  }
+  tp->rcv_buf.reset();
+  tp->rcv_cc = 0;
+  tp->cant_rcv = true;
+  if (tp->state == TcpFsmState::kFinWait2) {
+    tp->twait_timer.reset(std::chrono::milliseconds(stack.tcp.fin_wait2_ms));
+  }
+  tcp_usrclosed(stack, *tp);
+}
+
+Result<void, Errno> tcp_setsockopt(Stack& stack, Socket& so, int level, int name,
+                                   std::span<const std::byte> val) {
+  (void)stack;
+  TcpCb* tp = so.tcb;
+  if (level == SOL_SOCKET && name == SO_LINGER) {
+    struct linger l {};
+    if (val.size() < sizeof l) {
+      return Err(Errno{EINVAL});
+    }
+    std::memcpy(&l, val.data(), sizeof l);
+    // Only {1, 0} changes what close does here; a positive linger time is
+    // the manager's to wait out (close returns once the FIN is acked).
+    tp->linger_zero = l.l_onoff != 0 && l.l_linger == 0;
+    return {};
+  }
+  if (level != IPPROTO_TCP) {
+    return Err(Errno{ENOPROTOOPT});
+  }
+  int v = 0;
+  if (auto r = opt_int(val, v); !r) {
+    return r;
+  }
+  switch (name) {
+    case TCP_NODELAY:
+      tp->nodelay = v != 0;
+      tcp_output(stack, *tp);  // what Nagle held back may go now
+      return {};
+    case TCP_MAXSEG:
+      if (v < 88 || v > 65495) {
+        return Err(Errno{EINVAL});
+      }
+      if (!tcps_have_rcvd_syn(tp->state)) {
+        tp->t_maxseg = static_cast<uint16_t>(v);
+      }
+      return {};
+    default:
+      return Err(Errno{ENOPROTOOPT});
+  }
+}
+
+Result<std::vector<std::byte>, Errno> tcp_getsockopt(Stack& stack, Socket& so, int level,
+                                                     int name) {
+  (void)stack;
+  TcpCb* tp = so.tcb;
+  if (level == SOL_SOCKET && name == SO_LINGER) {
+    struct linger l {};
+    l.l_onoff = tp->linger_zero ? 1 : 0;
+    std::vector<std::byte> out(sizeof l);
+    std::memcpy(out.data(), &l, sizeof l);
+    return out;
+  }
+  if (level != IPPROTO_TCP) {
+    return Err(Errno{ENOPROTOOPT});
+  }
+  switch (name) {
+    case TCP_NODELAY:
+      return int_bytes(tp->nodelay ? 1 : 0);
+    case TCP_MAXSEG:
+      return int_bytes(tp->t_maxseg - (tp->ts_ok ? 12 : 0));
+    default:
+      return Err(Errno{ENOPROTOOPT});
+  }
+}
+
+// --- the Stack's stream-socket calls ----------------------------------------
+
+Result<void, Errno> Stack::so_listen(SocketId id, int backlog) {
+  Socket* so = so_find(id);
+  if (so == nullptr) {
+    return Err(Errno{EBADF});
+  }
+  if (so->tcb == nullptr) {
+    return Err(Errno{EOPNOTSUPP});
+  }
+  return tcp_listen(*this, *so, backlog);
+}
+
+Result<SocketId, Errno> Stack::so_accept(SocketId id) {
+  tcp_gc(*this);
+  Socket* lso = so_find(id);
+  if (lso == nullptr) {
+    return Err(Errno{EBADF});
+  }
+  TcpCb* lp = lso->tcb;
+  if (lp == nullptr) {
+    return Err(Errno{EOPNOTSUPP});
+  }
+  if (lp->state != TcpFsmState::kListen) {
+    return Err(Errno{EINVAL});
+  }
+  if (lp->accept_q.empty()) {
+    return Err(Errno{EAGAIN});
+  }
+  TcpCb* tp = lp->accept_q.front();
+  lp->accept_q.pop_front();
+  tp->listener = nullptr;
+  auto so = std::make_unique<Socket>();
+  so->id = next_socket_id_++;
+  so->domain = lso->domain;
+  so->type = lso->type;
+  so->protocol = lso->protocol;
+  so->options = lso->options;  // inherited as BSD sonewconn does
+  so->ip_ttl = lso->ip_ttl;
+  so->ip_tos = lso->ip_tos;
+  so->snd_hiwat = tp->snd_hiwat;
+  so->rcv_hiwat = tp->rcv_hiwat;
+  so->inp.laddr = tp->laddr;
+  so->inp.lport = tp->lport;
+  so->inp.faddr = tp->faddr;
+  so->inp.fport = tp->fport;
+  so->tcb = tp;
+  tp->so = so.get();
+  if (tp->so_error != 0) {
+    so->so_error = tp->so_error;
+  }
+  SocketId nid = so->id;
+  sockets_.emplace(nid, std::move(so));
+  return nid;
+}
+
+Result<size_t, Errno> Stack::so_send_stream(SocketId id, std::span<const std::byte> bytes) {
+  tcp_gc(*this);
+  Socket* so = so_find(id);
+  if (so == nullptr) {
+    return Err(Errno{EBADF});
+  }
+  TcpCb* tp = so->tcb;
+  if (tp == nullptr) {
+    return Err(Errno{EOPNOTSUPP});
+  }
+  if (so->so_error != 0) {
+    int e = so->so_error;
+    so->so_error = 0;
+    return Err(Errno{e});
+  }
+  if (so->cant_send || tcps_sent_fin(tp->state)) {
+    return Err(Errno{EPIPE});
+  }
+  switch (tp->state) {
+    case TcpFsmState::kEstablished:
+    case TcpFsmState::kCloseWait:
+      break;
+    case TcpFsmState::kSynSent:
+    case TcpFsmState::kSynReceived:
+      return Err(Errno{EAGAIN});  // not connected yet: wait for "writable"
+    case TcpFsmState::kClosed:
+      return Err(Errno{tp->fport != 0 ? EPIPE : ENOTCONN});
+    default:
+      return Err(Errno{ENOTCONN});
+  }
+  tp->snd_hiwat = so->snd_hiwat;
+  size_t n = std::min(bytes.size(), tp->snd_space());
+  if (n == 0) {
+    return bytes.empty() ? Result<size_t, Errno>(size_t{0}) : Err(Errno{EAGAIN});
+  }
+  bool ok = tp->snd_buf ? tp->snd_buf.append(bytes.first(n))
+                        : static_cast<bool>(tp->snd_buf = Mbuf::copy_from(pool(), bytes.first(n)));
+  if (!ok) {
+    return Err(Errno{ENOBUFS});
+  }
+  tp->snd_cc += n;
+  tcp_output(*this, *tp);
+  netisr_run();
+  return n;
+}
+
+Result<std::vector<std::byte>, Errno> Stack::so_recv_stream(SocketId id, size_t max) {
+  tcp_gc(*this);
+  Socket* so = so_find(id);
+  if (so == nullptr) {
+    return Err(Errno{EBADF});
+  }
+  TcpCb* tp = so->tcb;
+  if (tp == nullptr) {
+    return Err(Errno{EOPNOTSUPP});
+  }
+  if (tp->rcv_cc > 0 && max > 0) {
+    size_t n = std::min(max, tp->rcv_cc);
+    std::vector<std::byte> out(n);
+    (void)tp->rcv_buf.copy_out(0, out);
+    tp->rcv_buf.trim_front(n);
+    tp->rcv_cc -= n;
+    if (tp->rcv_cc == 0) {
+      tp->rcv_buf.reset();
+    }
+    tp->user_read = true;
+    tcp_output(*this, *tp);  // a window update if the window opened enough
+    netisr_run();
+    return out;
+  }
+  if (so->so_error != 0) {
+    int e = so->so_error;
+    so->so_error = 0;
+    return Err(Errno{e});
+  }
+  if (tp->fin_received || so->cant_recv) {
+    return std::vector<std::byte>{};  // end of file
+  }
+  if (tp->state == TcpFsmState::kClosed) {
+    return tp->fport != 0 ? Result<std::vector<std::byte>, Errno>(std::vector<std::byte>{})
+                          : Err(Errno{ENOTCONN});
+  }
+  if (tp->state == TcpFsmState::kListen) {
+    return Err(Errno{ENOTCONN});
+  }
+  return Err(Errno{EAGAIN});
+}
+
+Result<TcpSocketStatus, Errno> Stack::so_stream_status(SocketId id) {
+  Socket* so = so_find(id);
+  if (so == nullptr) {
+    return Err(Errno{EBADF});
+  }
+  TcpCb* tp = so->tcb;
+  if (tp == nullptr) {
+    return Err(Errno{EOPNOTSUPP});
+  }
+  TcpSocketStatus st;
+  st.state = tp->state;
+  st.readable = tp->rcv_cc;
+  st.connected = tcps_have_established(tp->state);
+  bool can_send =
+      (tp->state == TcpFsmState::kEstablished || tp->state == TcpFsmState::kCloseWait) &&
+      !so->cant_send;
+  st.writable = can_send ? std::min(tp->snd_space(), so->snd_hiwat) : 0;
+  st.eof = tp->rcv_cc == 0 && (tp->fin_received || so->cant_recv);
+  st.error = so->so_error;
+  st.acceptable = tp->accept_q.size();
+  return st;
+}
+
+}  // namespace iopkt

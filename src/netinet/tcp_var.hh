@@ -1,0 +1,319 @@
+// netinet/tcp_var.hh — TCP's control block, counters and module state (BSD
+// tcp_var.h), and the functions the other files of netinet/tcp_* share.
+// Read RFC 9293 §3.3 (the TCB variables) first; names follow it and BSD.
+//
+// Ownership: TcpState owns every TcpCb (`TcpState::cbs`). A Socket of type
+// SOCK_STREAM points at its TcpCb (Socket::tcb) and the TcpCb back at it
+// (TcpCb::so); the link is cut when the user closes the socket, and the
+// TcpCb lives on alone through FIN_WAIT/TIME_WAIT (BSD soisdisconnected +
+// tcp_close). Connections a listener accepted but the user has not taken
+// yet have no Socket either: so_accept makes one.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "kern/callout.hh"
+#include "kern/mbuf.hh"
+#include "kern/result.hh"
+#include "kern/time.hh"
+#include "netinet/in.hh"
+#include "netinet/tcp.hh"
+#include "netinet/tcp_fsm.hh"
+#include "netinet/tcp_seq.hh"
+
+namespace iopkt {
+
+class Stack;
+class Ifnet;
+class Socket;
+struct SockAddr;
+
+// Every drop has a reason (STYLE.md §9), shown as net.inet.tcp.stats.NAME.
+struct TcpStat {
+  // connections
+  uint64_t connattempt = 0;  // active opens (SYN sent by connect)
+  uint64_t accepts = 0;      // passive opens completed (to the accept queue)
+  uint64_t connects = 0;     // connections established
+  uint64_t drops = 0;        // established connections dropped (reset, timeout)
+  uint64_t conndrops = 0;    // embryonic connections dropped
+  uint64_t closed = 0;       // control blocks freed
+  uint64_t timeoutdrop = 0;  // dropped after the retransmission limit (ETIMEDOUT)
+  uint64_t listendrop = 0;   // SYNs dropped: listen queue full (somaxconn/backlog)
+  uint64_t twreuse = 0;      // TIME_WAIT ended early by a new SYN (RFC 6191)
+  // output
+  uint64_t sndtotal = 0, sndpack = 0, sndbyte = 0;
+  uint64_t sndrexmitpack = 0, sndrexmitbyte = 0;
+  uint64_t sndacks = 0;   // pure ACKs
+  uint64_t sndprobe = 0;  // zero-window probes
+  uint64_t sndwinup = 0;  // window updates
+  uint64_t sndctrl = 0;   // SYN, FIN, RST
+  uint64_t sndrst = 0;    // RSTs sent (closed port, abort, bad segment)
+  uint64_t delack = 0;    // ACKs delayed then sent by the timer
+  uint64_t noroute = 0;   // output failed: no route or no buffers
+  // input
+  uint64_t rcvtotal = 0, rcvpack = 0, rcvbyte = 0;
+  uint64_t rcvshort = 0;                    // shorter than a header
+  uint64_t rcvbadoff = 0;                   // data offset bad
+  uint64_t rcvbadsum = 0;                   // checksum wrong
+  uint64_t rcvbadopt = 0;                   // malformed options (parsing stopped there)
+  uint64_t rcvbadaddr = 0;                  // to or from a broadcast/multicast address
+  uint64_t noport = 0;                      // no connection or listener: RST sent
+  uint64_t rcvduppack = 0, rcvdupbyte = 0;  // wholly duplicate data
+  uint64_t rcvpartduppack = 0;              // partly duplicate data (trimmed)
+  uint64_t rcvoopack = 0, rcvoobyte = 0;    // out of order, queued
+  uint64_t rcvreassfull = 0;                // out of order, reassembly queue full: dropped
+  uint64_t rcvpackafterwin = 0;             // data beyond the window (trimmed or dropped)
+  uint64_t rcvafterclose = 0;               // data after the user closed: RST
+  uint64_t rcvwinprobe = 0;                 // zero-window probes received
+  uint64_t rcvdupack = 0;                   // duplicate ACKs
+  uint64_t rcvacktoomuch = 0;  // ACK for data not sent (RFC 9293 §3.10.7.4): ACK, drop
+  uint64_t rcvackold = 0;      // ACK below SND.UNA - MAX.SND.WND (RFC 5961 §5): ACK, drop
+  uint64_t rcvackpack = 0, rcvackbyte = 0;
+  uint64_t rcvwinupd = 0;
+  uint64_t rcvoutwin = 0;          // unacceptable segment (RFC 9293 §3.10.7.4 first check): ACK
+  uint64_t pawsdrop = 0;           // PAWS: TSval older than TS.Recent (RFC 7323 §5): ACK, drop
+  uint64_t rcvbadsyn = 0;          // SYN with RST/FIN/ACK at a listener, or bad flags
+  uint64_t rcvbadack = 0;          // unacceptable ACK in SYN_SENT/SYN_RCVD: RST
+  uint64_t rcvrst = 0;             // resets accepted
+  uint64_t rcvrstoutwin = 0;       // RST outside the window: ignored (RFC 5961 §3)
+  uint64_t rcvrstchallenge = 0;    // RST in window but not RCV.NXT: challenge ACK (RFC 5961 §3)
+  uint64_t rcvsynchallenge = 0;    // SYN in a synchronized state: challenge ACK (RFC 5961 §4)
+  uint64_t challengeack = 0;       // challenge ACKs sent
+  uint64_t challengeacklimit = 0;  // challenge ACKs suppressed by the rate limits (§7)
+  uint64_t rcvnosock = 0;          // ACK to a listener with no matching embryo: RST
+  // timers and recovery
+  uint64_t rexmttimeo = 0;    // retransmission timeouts
+  uint64_t persisttimeo = 0;  // persist timer fired (probe sent)
+  uint64_t fastretrans = 0;   // fast retransmits (RFC 5681 §3.2)
+  uint64_t partialack = 0;    // NewReno partial ACKs (RFC 6582 §3.2 step 5)
+  uint64_t rttupdated = 0;    // RTT samples taken
+  uint64_t finwait2drop = 0;  // orphaned FIN_WAIT_2 given up
+};
+
+struct TcpCounterInfo {
+  const char* name;
+  uint64_t TcpStat::*field;
+};
+std::span<const TcpCounterInfo> tcpstat_fields();
+
+// The connection's control block: RFC 9293 §3.3.1 variables, options,
+// timers, buffers.
+class TcpCb {
+ public:
+  explicit TcpCb(CalloutWheel& wheel)
+      : rexmt_timer(wheel), persist_timer(wheel), delack_timer(wheel), twait_timer(wheel) {}
+  TcpCb(const TcpCb&) = delete;
+  TcpCb& operator=(const TcpCb&) = delete;
+
+  TcpFsmState state = TcpFsmState::kClosed;
+  Socket* so = nullptr;       // null once the user closed it, or before accept
+  TcpCb* listener = nullptr;  // for a passive open until accepted
+  // The 4-tuple (the socket's InPcb mirrors it while attached).
+  InAddr laddr, faddr;
+  uint16_t lport = 0, fport = 0;
+  bool in_hash = false;  // in TcpState::conns
+
+  // Listen (RFC 9293 §3.10.1 "LISTEN"): embryos and completed connections.
+  std::vector<TcpCb*> syn_q;    // SYN_RECEIVED children
+  std::deque<TcpCb*> accept_q;  // ESTABLISHED (or later) children, oldest first
+  int backlog = 0;
+
+  // Send sequence variables (RFC 9293 §3.3.1).
+  TcpSeq iss, snd_una, snd_nxt, snd_max, snd_wl1, snd_wl2, snd_recover;
+  uint32_t snd_wnd = 0, max_sndwnd = 0;
+  // Receive sequence variables.
+  TcpSeq irs, rcv_nxt, rcv_adv, last_ack_sent;
+  uint32_t rcv_wnd = 0;
+
+  // Options (RFC 7323, RFC 9293 §3.7.1).
+  uint16_t t_maxseg = 536;  // send MSS: min(peer's MSS, route MTU - 40)
+  uint16_t our_mss = 536;   // what we advertised
+  uint8_t snd_scale = 0, rcv_scale = 0;
+  uint8_t request_r_scale = 0;
+  bool ws_ok = false, ts_ok = false, sack_ok = false;
+  bool req_ws = true, req_ts = true, req_sack = true;  // ask for them in our SYN
+  uint32_t ts_recent = 0;
+  Instant ts_recent_age{};
+  uint32_t ts_offset = 0;  // per-connection TSval offset (RFC 7323 §5.4)
+
+  // Round-trip time (RFC 6298).
+  Duration srtt{0}, rttvar{0}, rto{1s};
+  bool rtt_timing = false;
+  TcpSeq rtt_seq;
+  Instant rtt_start{};
+  int rxtshift = 0;  // consecutive timeouts
+  int persist_shift = 0;
+
+  // Congestion control (RFC 5681, RFC 6582 NewReno, RFC 6928 IW).
+  uint32_t cwnd = 0, ssthresh = 0xffffffffu;
+  int dupacks = 0;
+  bool in_recovery = false;
+
+  // Buffers. snd_buf holds bytes from SND.UNA on (unsent and unacknowledged);
+  // retransmissions share its clusters (Mbuf::share). rcv_buf holds in-order
+  // bytes for the user; reass the out-of-order segments (seq, data).
+  Mbuf snd_buf;
+  size_t snd_cc = 0, snd_hiwat = 0;
+  Mbuf rcv_buf;
+  size_t rcv_cc = 0, rcv_hiwat = 0;
+  std::vector<std::pair<TcpSeq, Mbuf>> reass;
+  bool fin_queued = false;    // the user shut the send side: FIN follows the data
+  bool fin_received = false;  // no more data will come (EOF after rcv_buf)
+  bool cant_rcv = false;      // the user shut the receive side
+
+  // Output requests.
+  bool ack_now = false;
+  bool user_read = false;       // the user took data: a window update may be due
+  bool delack_pending = false;  // an ACK owed, the timer running
+  int segs_unacked = 0;         // full segments received since our last ACK
+  bool nodelay = false;         // TCP_NODELAY: no Nagle (RFC 9293 §3.7.4)
+  bool linger_zero = false;     // SO_LINGER {1, 0}: close aborts with RST
+
+  // RFC 5961 §7: challenge ACKs sent by this connection in the current second.
+  Instant challenge_window{};
+  uint32_t challenge_count = 0;
+
+  int so_error = 0;  // set when the connection dies (ECONNRESET, ETIMEDOUT, ECONNREFUSED)
+
+  Callout rexmt_timer, persist_timer, delack_timer, twait_timer;
+
+  size_t snd_space() const { return snd_hiwat > snd_cc ? snd_hiwat - snd_cc : 0; }
+  // Bytes in flight: sent but not acknowledged (SYN and FIN count).
+  uint32_t flight() const { return snd_max - snd_una; }
+};
+
+struct TcpKey {
+  uint32_t laddr = 0, faddr = 0;
+  uint16_t lport = 0, fport = 0;
+  bool operator==(const TcpKey&) const = default;
+};
+struct TcpKeyHash {
+  size_t operator()(const TcpKey& k) const {
+    uint64_t a = (uint64_t{k.laddr} << 32) | k.faddr;
+    uint64_t b = (uint64_t{k.lport} << 16) | k.fport;
+    return std::hash<uint64_t>{}(a * 0x9e3779b97f4a7c15ull ^ b);
+  }
+};
+
+// The stack's TCP: every control block, the lookup tables, the knobs
+// (net.inet.tcp.*, registered by tcp_register_sysctls) and the counters.
+struct TcpState {
+  TcpStat stat;
+  std::unordered_map<TcpCb*, std::unique_ptr<TcpCb>> cbs;
+  std::unordered_map<TcpKey, TcpCb*, TcpKeyHash> conns;       // connected 4-tuples
+  std::unordered_map<uint16_t, std::vector<TcpCb*>> by_port;  // every cb with a local port
+  std::vector<std::unique_ptr<TcpCb>> graveyard;              // closed, freed at a safe point
+
+  // RFC 6528: the secret of the ISN function, drawn on first use.
+  std::array<std::byte, 32> isn_secret{};
+  bool isn_secret_set = false;
+
+  // RFC 5961 §7: the global challenge-ACK budget of the current second,
+  // randomised each second so that it cannot be measured (CVE-2016-5696).
+  Instant challenge_second{};
+  uint32_t challenge_budget = 0;
+
+  // Knobs.
+  int64_t somaxconn = 128;           // kern.somaxconn: largest listen backlog
+  int64_t msl_ms = 30000;            // net.inet.tcp.msl: TIME_WAIT lasts 2*MSL (60 s, as Linux)
+  int64_t rexmit_min_ms = 200;       // net.inet.tcp.rexmit_min: RTO floor (Linux TCP_RTO_MIN)
+  int64_t rexmit_initial_ms = 1000;  // RFC 6298 §2.1 initial RTO
+  int64_t rexmit_max_ms = 120000;    // RTO ceiling (Linux TCP_RTO_MAX)
+  int64_t syn_retries = 6;           // SYN (and SYN,ACK) retransmissions before giving up
+  int64_t data_retries = 12;         // data retransmissions before ETIMEDOUT (BSD TCP_MAXRXTSHIFT)
+  int64_t delack_ms = 40;            // delayed-ACK timer (Linux TCP_DELACK_MIN)
+  int64_t fin_wait2_ms = 60000;      // orphaned FIN_WAIT_2 lifetime (Linux tcp_fin_timeout)
+  int64_t init_win = 10;             // initial window, segments (RFC 6928)
+  int64_t mssdflt = 536;             // MSS when the peer sends none (RFC 9293 §3.7.1)
+  int64_t sendspace = 212992;        // net.inet.tcp.sendspace: default SO_SNDBUF
+  int64_t recvspace = 212992;        // net.inet.tcp.recvspace: default SO_RCVBUF
+  int64_t do_ws = 1, do_ts = 1, do_sack = 1;  // net.inet.tcp.{win_scale,timestamps,sack}
+  int64_t challenge_ack_limit = 1000;  // global challenge ACKs per second (RFC 5961 §7), randomised
+  int64_t challenge_ack_per_conn = 10;  // per connection per second
+  int64_t reass_max = 256;              // out-of-order segments queued per connection
+  int64_t rst_validation = 1;           // RFC 5961 checks; 0 is io-pkt's no_rst_validation
+};
+
+// What a stream socket's owner needs to know after a wakeup (Stack::
+// so_stream_status): the state, what can be read and written, EOF, the
+// pending error and, for a listener, connections waiting for so_accept.
+struct TcpSocketStatus {
+  TcpFsmState state = TcpFsmState::kClosed;
+  size_t readable = 0;     // bytes so_recv_stream would return now
+  size_t writable = 0;     // bytes so_send_stream would accept now (0 before connected)
+  bool eof = false;        // the peer's FIN came and every byte before it was read
+  bool connected = false;  // ESTABLISHED or later
+  int error = 0;           // pending SO_ERROR (not cleared by this query)
+  size_t acceptable = 0;   // listeners: completed connections waiting
+};
+
+// --- shared between the tcp_* files ------------------------------------------
+
+// tcp_input.cc: `m` starts at the IP header (`iphlen` bytes, validated).
+void tcp_input(Stack& stack, Mbuf m, size_t iphlen, Ifnet& rcvif) noexcept;
+
+// tcp_output.cc: send what the state, the windows and the timers allow.
+void tcp_output(Stack& stack, TcpCb& tp) noexcept;
+// A bare control segment for a connection (ACK, challenge ACK, RST, probe).
+void tcp_send_ctl(Stack& stack, TcpCb& tp, TcpSeq seq, TcpSeq ack, TcpFlags flags) noexcept;
+// A segment with no connection (RST to a closed port, RFC 9293 §3.10.7.1).
+void tcp_respond(Stack& stack, InAddr src, InAddr dst, uint16_t sport, uint16_t dport, TcpSeq seq,
+                 TcpSeq ack, TcpFlags flags) noexcept;
+// Our receive window right now, unscaled bytes.
+uint32_t tcp_rcv_space(const TcpCb& tp);
+
+// tcp_timer.cc
+void tcp_timers_init(Stack& stack, TcpCb& tp);
+void tcp_set_rexmt(Stack& stack, TcpCb& tp);  // arm at the current RTO with backoff
+void tcp_rtt_update(Stack& stack, TcpCb& tp, Duration sample);
+void tcp_canceltimers(TcpCb& tp);
+void tcp_start_timewait(Stack& stack, TcpCb& tp);
+void tcp_setpersist(Stack& stack, TcpCb& tp);
+
+// tcp_subr.cc
+TcpSeq tcp_new_isn(Stack& stack, InAddr laddr, uint16_t lport, InAddr faddr, uint16_t fport);
+uint32_t tcp_ts_offset(Stack& stack, InAddr laddr, uint16_t lport, InAddr faddr, uint16_t fport);
+uint32_t tcp_now_ts(Stack& stack, const TcpCb& tp);  // TSval: milliseconds + offset
+TcpCb* tcp_newcb(Stack& stack);
+void tcp_hash_insert(Stack& stack, TcpCb& tp);  // into conns (4-tuple must be complete)
+void tcp_port_insert(Stack& stack, TcpCb& tp);  // into by_port
+TcpCb* tcp_lookup(Stack& stack, InAddr src, uint16_t sport, InAddr dst, uint16_t dport);
+TcpCb* tcp_lookup_listener(Stack& stack, InAddr dst, uint16_t dport);
+// Initial congestion window etc. once the MSS is known.
+void tcp_mss_init(Stack& stack, TcpCb& tp, std::optional<uint16_t> peer_mss);
+uint16_t tcp_mss_for_route(Stack& stack, InAddr dst);
+// Drop a synchronized connection with an error (RST sent when `send_rst`).
+void tcp_drop(Stack& stack, TcpCb& tp, int err, bool send_rst);
+// Free a connection: timers stopped, buffers released, out of the tables,
+// the socket told. The TcpCb itself is freed at the next safe point (see
+// tcp_gc): callers may still read it, never act on it.
+void tcp_close(Stack& stack, TcpCb& tp);
+void tcp_gc(Stack& stack);
+// The connection changed in a way its socket's owner may care about.
+void tcp_wakeup(Stack& stack, TcpCb& tp);
+// RFC 5961 §7: may this connection send a challenge ACK now?
+bool tcp_challenge_ack_allowed(Stack& stack, TcpCb& tp);
+void tcp_register_sysctls(Stack& stack);
+// Everything freed (Stack's destructor, before the pool and callouts go).
+void tcp_destroy_all(Stack& stack) noexcept;
+
+// tcp_usrreq.cc: the socket-level calls (see core/stack.hh for the contract).
+Result<void, Errno> tcp_attach(Stack& stack, Socket& so);
+Result<void, Errno> tcp_bind(Stack& stack, Socket& so, const SockAddr& addr);
+Result<void, Errno> tcp_listen(Stack& stack, Socket& so, int backlog);
+Result<void, Errno> tcp_connect(Stack& stack, Socket& so, const SockAddr& addr);
+Result<void, Errno> tcp_shutdown(Stack& stack, Socket& so, int how);
+void tcp_detach(Stack& stack, Socket& so);  // the user closed the socket
+Result<void, Errno> tcp_setsockopt(Stack& stack, Socket& so, int level, int name,
+                                   std::span<const std::byte> val);
+Result<std::vector<std::byte>, Errno> tcp_getsockopt(Stack& stack, Socket& so, int level, int name);
+
+}  // namespace iopkt
