@@ -914,6 +914,13 @@ void Manager::timer_thread() {
 // --- clients ----------------------------------------------------------------
 
 Result<int, Errno> Manager::create_socket_locked(int domain, int type, int protocol) {
+  if (type == SOCK_STREAM) {
+    // The core carries TCP, but the client data path for byte streams
+    // (a SOCK_STREAM channel, accept passing descriptors, connect
+    // readiness) is the TCP issue's next step: refuse rather than hand out
+    // a socket that cannot carry data.
+    return Err(Errno{EPROTONOSUPPORT});
+  }
   auto so = stack_->so_create(domain, type, protocol);
   if (!so) {
     return Err(so.error());
