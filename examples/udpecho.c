@@ -42,9 +42,10 @@ static int fail(const char* what) {
 }
 
 static int usage(void) {
-  fprintf(stderr,
-          "usage: udpecho server [-b ADDR] PORT\n"
-          "       udpecho client [-c COUNT] [-s SIZE] [-i INTERVAL_MS] [-W TIMEOUT_MS] ADDR PORT\n");
+  fprintf(
+      stderr,
+      "usage: udpecho server [-b ADDR] PORT\n"
+      "       udpecho client [-c COUNT] [-s SIZE] [-i INTERVAL_MS] [-W TIMEOUT_MS] ADDR PORT\n");
   return 1;
 }
 
@@ -90,7 +91,7 @@ static int server(int argc, char** argv) {
       if (errno == EINTR || errno == EAGAIN) {
         continue;
       }
-      return fail("recvfrom");  /* the stack went away (ECONNRESET) */
+      return fail("recvfrom"); /* the stack went away (ECONNRESET) */
     }
     if (iopkt_sendto(fd, buf, (size_t)n, 0, (struct sockaddr*)&from, flen) == n) {
       ++echoed;
@@ -107,18 +108,28 @@ static int client(int argc, char** argv) {
   while ((opt = getopt(argc, argv, "c:s:i:W:")) != -1) {
     long v = strtol(optarg, NULL, 10);
     switch (opt) {
-      case 'c': count = v; break;
-      case 's': size = v; break;
-      case 'i': interval = v; break;
-      case 'W': timeout = v; break;
-      default: return usage();
+      case 'c':
+        count = v;
+        break;
+      case 's':
+        size = v;
+        break;
+      case 'i':
+        interval = v;
+        break;
+      case 'W':
+        timeout = v;
+        break;
+      default:
+        return usage();
     }
   }
   if (optind != argc - 2 || count < 1 || count > 100000 || size < 8 || size > 60000 ||
       interval < 0 || timeout < 1) {
     return usage();
   }
-  struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[optind + 1]))};
+  struct sockaddr_in to = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)atoi(argv[optind + 1]))};
   if (inet_pton(AF_INET, argv[optind], &to.sin_addr) != 1) {
     return usage();
   }

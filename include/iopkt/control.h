@@ -54,7 +54,7 @@ struct iopkt_ctl_hdr {
 };
 
 enum iopkt_ctl_type {
-  IOPKT_CTL_HELLO = 1,        /* -> iopkt_ctl_hello_reply */
+  IOPKT_CTL_HELLO = 1, /* -> iopkt_ctl_hello_reply */
   /* sockets */
   IOPKT_CTL_SOCKET = 10,      /* iopkt_ctl_socket -> (empty) + channel fd */
   IOPKT_CTL_BIND = 11,        /* iopkt_ctl_sockaddr + fd -> (empty) */
@@ -74,21 +74,22 @@ enum iopkt_ctl_type {
   IOPKT_CTL_IF_CREATE = 36,   /* iopkt_ctl_if_name -> (empty) */
   IOPKT_CTL_IF_DESTROY = 37,  /* iopkt_ctl_if_name -> (empty) */
   /* routes (route(8), netstat -r) and neighbours (arp(8)) */
-  IOPKT_CTL_ROUTE_ADD = 40,     /* iopkt_ctl_route -> (empty) */
-  IOPKT_CTL_ROUTE_DELETE = 41,  /* iopkt_ctl_route (fib, dst, prefixlen) -> (empty) */
-  IOPKT_CTL_ROUTE_CHANGE = 42,  /* iopkt_ctl_route -> (empty) */
-  IOPKT_CTL_ROUTE_GET = 43,     /* iopkt_ctl_route (fib, dst) -> iopkt_ctl_route chosen, ifa = source */
-  IOPKT_CTL_ROUTE_LIST = 44,    /* iopkt_ctl_list (cursor; name = "" ) + fib in reserved -> iopkt_ctl_route_list_reply */
-  IOPKT_CTL_ARP_LIST = 45,      /* iopkt_ctl_list (name = interface or "") -> iopkt_ctl_arp_list_reply */
-  IOPKT_CTL_ARP_DELETE = 46,    /* iopkt_ctl_arp (ifname may be "") -> (empty) */
-  IOPKT_CTL_ARP_ADD = 47,       /* iopkt_ctl_arp -> (empty) */
-  IOPKT_CTL_SOCKET_LIST = 48,   /* iopkt_ctl_list -> iopkt_ctl_socket_list_reply (netstat -a) */
+  IOPKT_CTL_ROUTE_ADD = 40,    /* iopkt_ctl_route -> (empty) */
+  IOPKT_CTL_ROUTE_DELETE = 41, /* iopkt_ctl_route (fib, dst, prefixlen) -> (empty) */
+  IOPKT_CTL_ROUTE_CHANGE = 42, /* iopkt_ctl_route -> (empty) */
+  IOPKT_CTL_ROUTE_GET = 43, /* iopkt_ctl_route (fib, dst) -> iopkt_ctl_route chosen, ifa = source */
+  IOPKT_CTL_ROUTE_LIST =
+      44, /* iopkt_ctl_list (cursor; name = "" ) + fib in reserved -> iopkt_ctl_route_list_reply */
+  IOPKT_CTL_ARP_LIST = 45, /* iopkt_ctl_list (name = interface or "") -> iopkt_ctl_arp_list_reply */
+  IOPKT_CTL_ARP_DELETE = 46,  /* iopkt_ctl_arp (ifname may be "") -> (empty) */
+  IOPKT_CTL_ARP_ADD = 47,     /* iopkt_ctl_arp -> (empty) */
+  IOPKT_CTL_SOCKET_LIST = 48, /* iopkt_ctl_list -> iopkt_ctl_socket_list_reply (netstat -a) */
   /* sysctl */
   IOPKT_CTL_SYSCTL_GET = 50,  /* iopkt_ctl_sysctl (value ignored) -> iopkt_ctl_sysctl */
   IOPKT_CTL_SYSCTL_SET = 51,  /* iopkt_ctl_sysctl -> iopkt_ctl_sysctl (new value) */
   IOPKT_CTL_SYSCTL_LIST = 52, /* iopkt_ctl_list (name = prefix) -> iopkt_ctl_sysctl_list_reply */
   /* modules */
-  IOPKT_CTL_MOUNT = 60,       /* iopkt_ctl_mount -> (empty) */
+  IOPKT_CTL_MOUNT = 60, /* iopkt_ctl_mount -> (empty) */
 };
 
 /* An address of either family, host byte order for port. */
@@ -109,8 +110,8 @@ struct iopkt_ctl_hello_reply {
 };
 
 struct iopkt_ctl_socket {
-  int32_t domain;   /* AF_INET, AF_INET6 */
-  int32_t type;     /* SOCK_DGRAM, SOCK_STREAM, SOCK_RAW (no flags) */
+  int32_t domain; /* AF_INET, AF_INET6 */
+  int32_t type;   /* SOCK_DGRAM, SOCK_STREAM, SOCK_RAW (no flags) */
   int32_t protocol;
   uint32_t reserved;
 };
@@ -150,11 +151,11 @@ struct iopkt_ctl_if_info {
   char name[IOPKT_CTL_NAME_MAX];
   char driver[IOPKT_CTL_NAME_MAX]; /* module name, "loop" for lo0 */
   uint32_t index;
-  uint32_t flags;     /* IOPKT_IFF_* (driver.h) */
+  uint32_t flags; /* IOPKT_IFF_* (driver.h) */
   uint32_t mtu;
   uint32_t link_type; /* enum iopkt_link_type; 0 for loopback */
   uint8_t mac[6];
-  uint8_t link_up;    /* carrier */
+  uint8_t link_up; /* carrier */
   uint8_t reserved0;
   uint32_t caps;
   struct iopkt_ctl_if_stats stats;
@@ -188,7 +189,7 @@ struct iopkt_ctl_ifaddr_list_reply {
 
 struct iopkt_ctl_if_flags {
   char ifname[IOPKT_CTL_NAME_MAX];
-  uint32_t set;   /* IOPKT_IFF_UP, IOPKT_IFF_PROMISC... */
+  uint32_t set; /* IOPKT_IFF_UP, IOPKT_IFF_PROMISC... */
   uint32_t clear;
 };
 
@@ -207,8 +208,8 @@ enum iopkt_sysctl_type { IOPKT_SYSCTL_INT = 1, IOPKT_SYSCTL_STRING = 2, IOPKT_SY
 struct iopkt_ctl_sysctl {
   char name[IOPKT_CTL_SYSCTL_NAME_MAX];
   char value[IOPKT_CTL_SYSCTL_VALUE_MAX]; /* decimal for INT */
-  uint32_t type;  /* reply: enum iopkt_sysctl_type */
-  uint32_t flags; /* reply: IOPKT_SYSCTL_F_* */
+  uint32_t type;                          /* reply: enum iopkt_sysctl_type */
+  uint32_t flags;                         /* reply: IOPKT_SYSCTL_F_* */
 };
 
 #define IOPKT_CTL_SYSCTL_LIST_MAX 64
@@ -228,15 +229,15 @@ struct iopkt_ctl_sysctl_list_reply {
 #define IOPKT_RTF_LOCAL 0x200000u
 #define IOPKT_RTF_CONNECTED 0x400000u
 struct iopkt_ctl_route {
-  uint32_t fib;       /* 0..15 */
-  uint32_t flags;     /* IOPKT_RTF_*; on add: GATEWAY, REJECT, BLACKHOLE (others ignored) */
+  uint32_t fib;   /* 0..15 */
+  uint32_t flags; /* IOPKT_RTF_*; on add: GATEWAY, REJECT, BLACKHOLE (others ignored) */
   struct iopkt_ctl_addr dst;
   uint32_t prefixlen;
-  uint32_t mtu;       /* 0: the interface's */
-  struct iopkt_ctl_addr gateway; /* with IOPKT_RTF_GATEWAY */
-  struct iopkt_ctl_addr ifa;     /* preferred source (AF_UNSPEC: none); ROUTE_GET: the source */
+  uint32_t mtu;                    /* 0: the interface's */
+  struct iopkt_ctl_addr gateway;   /* with IOPKT_RTF_GATEWAY */
+  struct iopkt_ctl_addr ifa;       /* preferred source (AF_UNSPEC: none); ROUTE_GET: the source */
   char ifname[IOPKT_CTL_NAME_MAX]; /* "" on add: found from the gateway */
-  uint64_t use;       /* reply: lookups that chose it */
+  uint64_t use;                    /* reply: lookups that chose it */
 };
 
 #define IOPKT_CTL_ROUTE_LIST_MAX 64
@@ -253,8 +254,8 @@ struct iopkt_ctl_arp {
   struct iopkt_ctl_addr addr;
   uint8_t mac[6];
   uint16_t reserved;
-  uint32_t flags;       /* IOPKT_ARP_* */
-  int32_t expire_secs;  /* reply: seconds left, -1 permanent */
+  uint32_t flags;      /* IOPKT_ARP_* */
+  int32_t expire_secs; /* reply: seconds left, -1 permanent */
 };
 
 #define IOPKT_CTL_ARP_LIST_MAX 64
@@ -266,7 +267,7 @@ struct iopkt_ctl_arp_list_reply {
 
 struct iopkt_ctl_socket_info {
   int32_t domain, type, protocol;
-  uint32_t state;  /* reserved for TCP states; 0 for datagram sockets */
+  uint32_t state; /* reserved for TCP states; 0 for datagram sockets */
   struct iopkt_ctl_addr laddr, faddr;
   uint32_t rcv_cc, snd_cc; /* bytes queued */
 };
@@ -285,9 +286,9 @@ struct iopkt_ctl_mount {
 /* Datagram channel message header. */
 #define IOPKT_DGRAM_VERSION 1u
 struct iopkt_dgram_hdr {
-  uint16_t version;  /* IOPKT_DGRAM_VERSION */
-  uint16_t hdr_len;  /* sizeof(struct iopkt_dgram_hdr) */
-  uint32_t flags;    /* client->stack: MSG_* of the send; stack->client: MSG_TRUNC... */
+  uint16_t version;           /* IOPKT_DGRAM_VERSION */
+  uint16_t hdr_len;           /* sizeof(struct iopkt_dgram_hdr) */
+  uint32_t flags;             /* client->stack: MSG_* of the send; stack->client: MSG_TRUNC... */
   struct iopkt_ctl_addr addr; /* to (client->stack; family 0: connected peer) / from */
   uint32_t cmsg_len; /* ancillary bytes following the header: records, 0..IOPKT_DGRAM_CMSG_MAX */
   uint32_t payload_len;

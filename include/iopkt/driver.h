@@ -84,7 +84,7 @@ struct iopkt_pkt_meta {
 
 /* One frame, contiguous. */
 struct iopkt_pkt {
-  uint8_t *data;
+  uint8_t* data;
   uint32_t len; /* bytes used */
   uint32_t cap; /* receive: bytes available at data */
   struct iopkt_pkt_meta meta;
@@ -95,22 +95,22 @@ struct iopkt_pkt {
 #define IOPKT_CAP_TSO 0x02u     /* accepts GSO super-frames on transmit */
 #define IOPKT_CAP_RX_CSUM 0x04u /* may deliver CSUM_VALID / CSUM_PARTIAL */
 
-struct iopkt_host;   /* the stack, opaque to drivers */
-struct iopkt_if;     /* an interface as the stack knows it, opaque */
+struct iopkt_host; /* the stack, opaque to drivers */
+struct iopkt_if;   /* an interface as the stack knows it, opaque */
 
 /* What a driver tells the stack about a new interface. */
 struct iopkt_if_desc {
-  uint32_t struct_size;   /* sizeof(struct iopkt_if_desc) */
-  const char *name_prefix; /* "en", "vw", ...; overridden by name= */
-  int32_t unit;           /* -1: next free for the prefix; overridden by unit= */
-  uint32_t link_type;     /* enum iopkt_link_type */
+  uint32_t struct_size;              /* sizeof(struct iopkt_if_desc) */
+  const char* name_prefix;           /* "en", "vw", ...; overridden by name= */
+  int32_t unit;                      /* -1: next free for the prefix; overridden by unit= */
+  uint32_t link_type;                /* enum iopkt_link_type */
   uint8_t mac[IOPKT_ETHER_ADDR_LEN]; /* overridden by mac= */
   uint16_t reserved0;
-  uint32_t mtu;           /* overridden by mtu= (the driver's set_mtu is asked) */
-  uint32_t max_mtu;       /* largest MTU the driver can carry */
-  uint32_t flags;         /* IOPKT_IFF_* the link supports (BROADCAST, MULTICAST...) */
-  uint32_t caps;          /* IOPKT_CAP_* */
-  uint32_t n_rx_queues;   /* 1..IOPKT_MAX_RX_QUEUES */
+  uint32_t mtu;         /* overridden by mtu= (the driver's set_mtu is asked) */
+  uint32_t max_mtu;     /* largest MTU the driver can carry */
+  uint32_t flags;       /* IOPKT_IFF_* the link supports (BROADCAST, MULTICAST...) */
+  uint32_t caps;        /* IOPKT_CAP_* */
+  uint32_t n_rx_queues; /* 1..IOPKT_MAX_RX_QUEUES */
   /* Per queue: an fd that becomes readable (EPOLLIN) when rx_burst may
    * return frames. The stack only polls it; the driver owns and closes it. */
   int rx_fd[IOPKT_MAX_RX_QUEUES];
@@ -123,28 +123,28 @@ struct iopkt_if_ops {
    * provided by the stack). Returns frames filled (0 when none), or a
    * negative errno on a fatal link error. Must not block. A frame longer
    * than cap is dropped and counted by the driver (never truncated). */
-  int (*rx_burst)(void *softc, uint32_t q, struct iopkt_pkt *pkts, uint32_t n);
+  int (*rx_burst)(void* softc, uint32_t q, struct iopkt_pkt* pkts, uint32_t n);
   /* Send up to n frames. Returns how many were taken (copied or queued by
    * the driver; the stack reuses the buffers after the call). Frames not
    * taken are dropped and counted by the stack. Must not block. */
-  int (*tx_burst)(void *softc, const struct iopkt_pkt *pkts, uint32_t n);
+  int (*tx_burst)(void* softc, const struct iopkt_pkt* pkts, uint32_t n);
   /* IOPKT_IFF_UP / PROMISC / ALLMULTI changed. 0 or negative errno. */
-  int (*set_flags)(void *softc, uint32_t flags);
+  int (*set_flags)(void* softc, uint32_t flags);
   /* 0 or negative errno (e.g. -EINVAL beyond max_mtu). May be NULL. */
-  int (*set_mtu)(void *softc, uint32_t mtu);
+  int (*set_mtu)(void* softc, uint32_t mtu);
   /* Called once when the interface goes away (ifconfig destroy, shutdown);
    * the driver releases everything behind softc, including rx fds. */
-  void (*detach)(void *softc);
+  void (*detach)(void* softc);
   /* Bring host links down without freeing anything: called from the
    * SIGSEGV handler, so async-signal-safe calls only. May be NULL. */
-  void (*quiesce)(void *softc);
+  void (*quiesce)(void* softc);
   /* The stack gave the interface another link-layer address than the
    * driver's (the generic mac= option): the driver must now receive frames
    * sent to `mac` (e.g. turn promiscuous mode on). Called from inside
    * if_attach, before it returns; a negative errno makes the attach fail.
    * May be NULL (the driver delivers every frame anyway). Present when
    * struct_size covers it. */
-  int (*set_lladdr)(void *softc, const uint8_t mac[IOPKT_ETHER_ADDR_LEN]);
+  int (*set_lladdr)(void* softc, const uint8_t mac[IOPKT_ETHER_ADDR_LEN]);
 };
 
 /* Log levels (syslog's). */
@@ -157,31 +157,31 @@ struct iopkt_if_ops {
 /* What the stack offers a driver during attach. */
 struct iopkt_host_ops {
   uint32_t abi_version; /* IOPKT_DRIVER_ABI_VERSION of the stack */
-  void (*log)(struct iopkt_host *host, int level, const char *msg);
+  void (*log)(struct iopkt_host* host, int level, const char* msg);
   /* Create an interface. Returns NULL and writes a message to err when the
    * stack refuses (name taken, bad MTU...). On success the stack owns the
    * interface; ops->detach will be called exactly once. */
-  struct iopkt_if *(*if_attach)(struct iopkt_host *host, const struct iopkt_if_desc *desc,
-                                const struct iopkt_if_ops *ops, void *softc, char *err,
+  struct iopkt_if* (*if_attach)(struct iopkt_host* host, const struct iopkt_if_desc* desc,
+                                const struct iopkt_if_ops* ops, void* softc, char* err,
                                 size_t errlen);
   /* Link state changed (carrier). Safe from any thread. */
-  void (*if_link_state)(struct iopkt_if *ifp, int up);
+  void (*if_link_state)(struct iopkt_if* ifp, int up);
   /* Tell the stack that queue q has frames although rx_fd did not signal
    * (e.g. after the driver stopped reading early). Safe from any thread. */
-  void (*if_rx_kick)(struct iopkt_if *ifp, uint32_t q);
+  void (*if_rx_kick)(struct iopkt_if* ifp, uint32_t q);
 };
 
 struct iopkt_driver {
   uint32_t abi_version; /* IOPKT_DRIVER_ABI_VERSION the module was built with */
-  const char *name;     /* "vwire" */
-  const char *description;
+  const char* name;     /* "vwire" */
+  const char* description;
   /* Attach with the driver-specific options (the generic name=, unit=,
    * mac=, mtu=, did=, vid=, devno=, busno= already removed and applied by the
    * stack through the desc). `options` is a comma-separated list, possibly
    * empty. An unknown or malformed option is the driver's to refuse: return
    * a negative errno and write a message naming the option to err. */
-  int (*attach)(struct iopkt_host *host, const struct iopkt_host_ops *ops, const char *options,
-                char *err, size_t errlen);
+  int (*attach)(struct iopkt_host* host, const struct iopkt_host_ops* ops, const char* options,
+                char* err, size_t errlen);
 };
 
 #define IOPKT_DRIVER_ENTRY_SYMBOL "iopkt_driver_entry"

@@ -39,8 +39,8 @@ Stack::Stack(StackConfig cfg) : cfg_(std::move(cfg)), pool_(cfg_.pool), random_(
 
 Stack::~Stack() {
   // Sockets and interfaces hold Mbufs: free them before the pool goes.
-  arp.entries.clear();  // entries hold callouts and packets
-  ip_reass_drain(*this);  // reassembly queues hold packets and a callout
+  arp.entries.clear();     // entries hold callouts and packets
+  ip_reass_drain(*this);   // reassembly queues hold packets and a callout
   tcp_destroy_all(*this);  // control blocks hold buffers and callouts
   sockets_.clear();
   udp.by_port.clear();
@@ -49,15 +49,15 @@ Stack::~Stack() {
 }
 
 void Stack::register_sysctls() {
-  ip_register_sysctls(*this);  // net.inet.icmp.*, net.inet.ip.frag* (ip_icmp.cc)
-  tcp_register_sysctls(*this);  // kern.somaxconn, net.inet.tcp.* (tcp_subr.cc)
+  ip_register_sysctls(*this);        // net.inet.icmp.*, net.inet.ip.frag* (ip_icmp.cc)
+  tcp_register_sysctls(*this);       // kern.somaxconn, net.inet.tcp.* (tcp_subr.cc)
   in_mcast_register_sysctls(*this);  // net.inet.ip.mcast.*, net.inet.igmp.*, reuseport_unicast
   (void)sysctl_.add_readonly(
-      "net.route.stats.lookups", SysctlType::kInt, [this] { return std::to_string(rt.stat.lookups); },
-      "route lookups");
+      "net.route.stats.lookups", SysctlType::kInt,
+      [this] { return std::to_string(rt.stat.lookups); }, "route lookups");
   (void)sysctl_.add_readonly(
-      "net.route.stats.unreach", SysctlType::kInt, [this] { return std::to_string(rt.stat.unreach); },
-      "lookups that found no usable route");
+      "net.route.stats.unreach", SysctlType::kInt,
+      [this] { return std::to_string(rt.stat.unreach); }, "lookups that found no usable route");
   (void)sysctl_.add_readonly(
       "net.route.stats.reject", SysctlType::kInt, [this] { return std::to_string(rt.stat.reject); },
       "lookups that matched a reject or blackhole route");
@@ -73,15 +73,15 @@ void Stack::register_sysctls() {
                         "largest UDP datagram a socket may send", true);
   for (const auto& c : ipstat_fields()) {
     auto field = c.field;
-    (void)sysctl_.add_readonly(std::string("net.inet.ip.stats.") + c.name, SysctlType::kInt,
-                               [this, field] { return std::to_string(ip.stat.*field); },
-                               "IPv4 counter");
+    (void)sysctl_.add_readonly(
+        std::string("net.inet.ip.stats.") + c.name, SysctlType::kInt,
+        [this, field] { return std::to_string(ip.stat.*field); }, "IPv4 counter");
   }
   for (const auto& c : arpstat_fields()) {
     auto field = c.field;
-    (void)sysctl_.add_readonly(std::string("net.inet.arp.stats.") + c.name, SysctlType::kInt,
-                               [this, field] { return std::to_string(arp.stat.*field); },
-                               "ARP counter");
+    (void)sysctl_.add_readonly(
+        std::string("net.inet.arp.stats.") + c.name, SysctlType::kInt,
+        [this, field] { return std::to_string(arp.stat.*field); }, "ARP counter");
   }
   (void)sysctl_.add_int("net.inet.arp.keep", &arp.keep_seconds, 1, 86400,
                         "seconds a resolved ARP entry lives", true);
@@ -91,13 +91,13 @@ void Stack::register_sysctls() {
                         "packets held per destination while ARP resolves", true);
   for (const auto& c : udpstat_fields()) {
     auto field = c.field;
-    (void)sysctl_.add_readonly(std::string("net.inet.udp.stats.") + c.name, SysctlType::kInt,
-                               [this, field] { return std::to_string(udp.stat.*field); },
-                               "UDP counter");
+    (void)sysctl_.add_readonly(
+        std::string("net.inet.udp.stats.") + c.name, SysctlType::kInt,
+        [this, field] { return std::to_string(udp.stat.*field); }, "UDP counter");
   }
   (void)sysctl_.add_readonly(
-      "kern.mbuf.mclbytes", SysctlType::kInt,
-      [this] { return std::to_string(pool_.mclbytes()); }, "cluster size (tcpip mclbytes)");
+      "kern.mbuf.mclbytes", SysctlType::kInt, [this] { return std::to_string(pool_.mclbytes()); },
+      "cluster size (tcpip mclbytes)");
   (void)sysctl_.add_readonly(
       "kern.mbuf.pagesize", SysctlType::kInt,
       [this] { return std::to_string(pool_.config().pagesize); },
@@ -127,8 +127,8 @@ std::string Stack::next_ifname(const std::string& prefix, int unit) const {
   }
   for (int u = 0;; ++u) {
     std::string name = prefix + std::to_string(u);
-    bool taken = std::any_of(ifnets_.begin(), ifnets_.end(),
-                             [&](const auto& i) { return i->name == name; });
+    bool taken =
+        std::any_of(ifnets_.begin(), ifnets_.end(), [&](const auto& i) { return i->name == name; });
     if (!taken) {
       return name;
     }
@@ -137,8 +137,9 @@ std::string Stack::next_ifname(const std::string& prefix, int unit) const {
 
 Result<Ifnet*, std::string> Stack::if_attach(const IfAttachArgs& args) {
   if (args.prefix.empty() || args.prefix.size() > 12 ||
-      !std::all_of(args.prefix.begin(), args.prefix.end(),
-                   [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; })) {
+      !std::all_of(args.prefix.begin(), args.prefix.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+      })) {
     return Err(std::string("interface name prefix '") + args.prefix +
                "' must be 1-12 letters or '_'");
   }
@@ -167,8 +168,8 @@ Result<Ifnet*, std::string> Stack::if_attach(const IfAttachArgs& args) {
 }
 
 Result<void, Errno> Stack::if_detach(std::string_view name) {
-  auto it = std::find_if(ifnets_.begin(), ifnets_.end(),
-                         [&](const auto& i) { return i->name == name; });
+  auto it =
+      std::find_if(ifnets_.begin(), ifnets_.end(), [&](const auto& i) { return i->name == name; });
   if (it == ifnets_.end()) {
     return Err(Errno{ENXIO});
   }

@@ -121,7 +121,8 @@ class Stack {
   Result<void, Errno> so_connect(SocketId so, const SockAddr& addr);
   Result<SockAddr, Errno> so_getsockname(SocketId so);
   Result<SockAddr, Errno> so_getpeername(SocketId so);
-  Result<void, Errno> so_setsockopt(SocketId so, int level, int name, std::span<const std::byte> val);
+  Result<void, Errno> so_setsockopt(SocketId so, int level, int name,
+                                    std::span<const std::byte> val);
   Result<std::vector<std::byte>, Errno> so_getsockopt(SocketId so, int level, int name, size_t len);
   Result<void, Errno> so_shutdown(SocketId so, int how);
   void so_close(SocketId so);

@@ -79,9 +79,12 @@ bool has_privilege(const AccessPolicy& policy, const ClientCred& cred, Privilege
     return true;
   }
   switch (p) {
-    case Privilege::kConfigure: return cred.has_cap(CAP_NET_ADMIN);
-    case Privilege::kBindLow: return cred.has_cap(CAP_NET_BIND_SERVICE);
-    case Privilege::kRaw: return cred.has_cap(CAP_NET_RAW);
+    case Privilege::kConfigure:
+      return cred.has_cap(CAP_NET_ADMIN);
+    case Privilege::kBindLow:
+      return cred.has_cap(CAP_NET_BIND_SERVICE);
+    case Privilege::kRaw:
+      return cred.has_cap(CAP_NET_RAW);
   }
   return false;
 }
@@ -95,7 +98,9 @@ bool may_open_ping_socket(const AccessPolicy& policy, const ClientCred& cred) {
   if (!(in >> lo >> hi)) {
     return false;
   }
-  auto inside = [&](gid_t g) { return static_cast<long long>(g) >= lo && static_cast<long long>(g) <= hi; };
+  auto inside = [&](gid_t g) {
+    return static_cast<long long>(g) >= lo && static_cast<long long>(g) <= hi;
+  };
   return inside(cred.gid) || std::any_of(cred.groups.begin(), cred.groups.end(), inside);
 }
 

@@ -8,9 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
-
 #include <charconv>
+#include <cstring>
 
 #include "manager/options.hh"
 
@@ -38,9 +37,7 @@ std::string DropIdentity::text() const {
 }
 
 Result<void, std::string> drop_thread_to(const DropIdentity& id, uint64_t keep_caps) {
-  auto fail = [](const char* what) {
-    return Err(std::string(what) + ": " + std::strerror(errno));
-  };
+  auto fail = [](const char* what) { return Err(std::string(what) + ": " + std::strerror(errno)); };
   // Keep the permitted set across the uid change, then choose from it.
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) {
     return fail("prctl(PR_SET_KEEPCAPS)");

@@ -53,7 +53,8 @@ Result<std::string, std::string> resolve_module(const std::string& name, const c
     }
     tried += (tried.empty() ? "" : ", ") + dir;
   }
-  return Err("cannot find " + file + " (searched " + tried + "; set IOPKT_MODULE_PATH or give a path)");
+  return Err("cannot find " + file + " (searched " + tried +
+             "; set IOPKT_MODULE_PATH or give a path)");
 }
 
 namespace {

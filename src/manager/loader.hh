@@ -5,8 +5,8 @@
 #pragma once
 
 #include <array>
-#include <cerrno>
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -33,7 +33,7 @@ struct GenericDriverOptions {
   std::optional<int> unit;          // negative: ignored, as io-pkt
   std::optional<std::array<uint8_t, 6>> mac;
   std::optional<uint32_t> mtu;
-  std::string driver_options;       // what is left, for the driver
+  std::string driver_options;  // what is left, for the driver
 };
 Result<GenericDriverOptions, std::string> split_generic_driver_options(const std::string& list);
 

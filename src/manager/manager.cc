@@ -3,8 +3,9 @@
 // See manager.hh for the thread model.
 #include "manager/manager.hh"
 
-#include <dlfcn.h>
 #include <arpa/inet.h>
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -20,7 +21,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 
 #include "manager/log.hh"
 #include "manager/priority.hh"
@@ -101,7 +101,7 @@ struct HostCallbacks {
 
 Manager* HostCallbacks::current = nullptr;
 const iopkt_host_ops HostCallbacks::kOps = {
-    IOPKT_DRIVER_ABI_VERSION, &HostCallbacks::log, &HostCallbacks::if_attach,
+    IOPKT_DRIVER_ABI_VERSION,      &HostCallbacks::log,        &HostCallbacks::if_attach,
     &HostCallbacks::if_link_state, &HostCallbacks::if_rx_kick,
 };
 
@@ -112,8 +112,7 @@ static void set_err(char* err, size_t errlen, const std::string& msg) {
 }
 
 iopkt_if* HostCallbacks::if_attach(iopkt_host* host, const iopkt_if_desc* desc,
-                                   const iopkt_if_ops* ops, void* softc, char* err,
-                                   size_t errlen) {
+                                   const iopkt_if_ops* ops, void* softc, char* err, size_t errlen) {
   Manager* m = manager_of(host);
   if (m->pending_attach_ == nullptr) {
     set_err(err, errlen, "if_attach called outside the driver's attach");
@@ -148,8 +147,9 @@ iopkt_if* HostCallbacks::if_attach(iopkt_host* host, const iopkt_if_desc* desc,
   a.mtu = desc->mtu;
   if (g.mtu) {
     if (*g.mtu > a.max_mtu) {
-      set_err(err, errlen, "mtu=" + std::to_string(*g.mtu) + " is above the driver's maximum " +
-                               std::to_string(a.max_mtu));
+      set_err(err, errlen,
+              "mtu=" + std::to_string(*g.mtu) + " is above the driver's maximum " +
+                  std::to_string(a.max_mtu));
       return nullptr;
     }
     if (*g.mtu != desc->mtu && ops->set_mtu != nullptr && ops->set_mtu(softc, *g.mtu) < 0) {
@@ -158,8 +158,8 @@ iopkt_if* HostCallbacks::if_attach(iopkt_host* host, const iopkt_if_desc* desc,
     }
     a.mtu = *g.mtu;
   }
-  a.flags = desc->flags & (kIffBroadcast | kIffMulticast | kIffSimplex | IOPKT_IFF_POINTOPOINT |
-                           IOPKT_IFF_NOARP);
+  a.flags = desc->flags &
+            (kIffBroadcast | kIffMulticast | kIffSimplex | IOPKT_IFF_POINTOPOINT | IOPKT_IFF_NOARP);
   a.caps = desc->caps;
   a.driver_name = m->pending_attach_->module->entry->name != nullptr
                       ? m->pending_attach_->module->entry->name
@@ -274,10 +274,12 @@ void Manager::register_option_sysctls() {
   SysctlTree& t = stack_->sysctl();
   const TcpipOptions& o = opts_.tcpip;
   auto ro_int = [&](const std::string& name, int64_t v, const char* desc) {
-    (void)t.add_readonly(name, SysctlType::kInt, [v] { return std::to_string(v); }, desc);
+    (void)t.add_readonly(
+        name, SysctlType::kInt, [v] { return std::to_string(v); }, desc);
   };
   auto ro_str = [&](const std::string& name, std::string v, const char* desc) {
-    (void)t.add_readonly(name, SysctlType::kString, [v] { return v; }, desc);
+    (void)t.add_readonly(
+        name, SysctlType::kString, [v] { return v; }, desc);
   };
   ro_int("qnx.kern.instance", opts_.instance, "instance number (-i)");
   ro_int("qnx.kern.variant", opts_.variant, "4: io-pkt-v4-hc, 6: io-pkt-v6-hc");
@@ -286,8 +288,8 @@ void Manager::register_option_sysctls() {
   for (const auto& info : tcpip_option_table()) {
     std::string name = "qnx.tcpip." + std::string(info.name);
     std::string value = tcpip_option_value_text(o, info);
-    (void)t.add_readonly(name, SysctlType::kString, [value] { return value; },
-                         std::string(info.description));
+    (void)t.add_readonly(
+        name, SysctlType::kString, [value] { return value; }, std::string(info.description));
   }
   ro_int("qnx.kern.priority", opts_.priority, "QNX priority of the main thread (-P)");
   ro_int("qnx.kern.threads", static_cast<int64_t>(pthreads_.size()), "packet threads (-t)");
@@ -298,11 +300,14 @@ void Manager::register_option_sysctls() {
   SysctlNode drop;
   drop.name = "qnx.kern.droproot";
   drop.type = SysctlType::kInt;
-  drop.description = "drop to -U's user keeping the capabilities in this mask (bit n: capability n)";
+  drop.description =
+      "drop to -U's user keeping the capabilities in this mask (bit n: capability n)";
   drop.writable = true;
   drop.min = 0;
   drop.max = (int64_t{1} << 41) - 1;  // CAP_LAST_CAP is 40 on this kernel
-  drop.get = [this] { return std::to_string(droproot_mask_ != 0 ? droproot_mask_ : droproot_requested_); };
+  drop.get = [this] {
+    return std::to_string(droproot_mask_ != 0 ? droproot_mask_ : droproot_requested_);
+  };
   drop.set = [this](std::string_view v) -> Result<void, Errno> {
     int64_t mask = std::stoll(std::string(v));
     if (droproot_mask_ != 0 || droproot_requested_ != 0) {
@@ -391,7 +396,8 @@ Result<void, std::string> Manager::start() {
   }
 
   // Packet threads first, so that drivers' queues join them as they attach.
-  int nthreads = opts_.threads > 0 ? opts_.threads : static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  int nthreads = opts_.threads > 0 ? opts_.threads
+                                   : static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
   ThreadOptions topt;
   topt.guard_page = opts_.tcpip.stackguard;
   topt.qnx_priority = static_cast<int>(opts_.tcpip.rx_prio);
@@ -402,7 +408,8 @@ Result<void, std::string> Manager::start() {
     constexpr int64_t kMinThreadStack = 64 * 1024;
     if (opts_.tcpip.stacksize < kMinThreadStack) {
       log_msg(LOG_NOTICE, "stacksize=%lld raised to %lld for the packet threads",
-              static_cast<long long>(opts_.tcpip.stacksize), static_cast<long long>(kMinThreadStack));
+              static_cast<long long>(opts_.tcpip.stacksize),
+              static_cast<long long>(kMinThreadStack));
     }
     topt.stack_size = static_cast<size_t>(std::max(opts_.tcpip.stacksize, kMinThreadStack));
   }
@@ -435,7 +442,9 @@ Result<void, std::string> Manager::start() {
   register_option_sysctls();
   (void)stack_->sysctl().add_readonly(
       "qnx.kern.rx_prio_applied", SysctlType::kString,
-      [this] { return pthreads_.empty() ? std::string() : pthreads_[0]->thread.applied_priority(); },
+      [this] {
+        return pthreads_.empty() ? std::string() : pthreads_[0]->thread.applied_priority();
+      },
       "scheduling the packet threads got");
   (void)stack_->sysctl().add_readonly(
       "qnx.kern.timer_prio_applied", SysctlType::kString,
@@ -516,7 +525,8 @@ Result<void, DriverError> Manager::attach_driver_locked(const std::string& name,
     auto* entry = static_cast<const iopkt_driver*>(dlsym(h, IOPKT_DRIVER_ENTRY_SYMBOL));
     if (entry == nullptr) {
       dlclose(h);
-      return Err(DriverError{ENOEXEC, *path + " is not an iopkt driver (no " IOPKT_DRIVER_ENTRY_SYMBOL ")"});
+      return Err(DriverError{ENOEXEC,
+                             *path + " is not an iopkt driver (no " IOPKT_DRIVER_ENTRY_SYMBOL ")"});
     }
     if (entry->abi_version != IOPKT_DRIVER_ABI_VERSION || entry->attach == nullptr) {
       std::string msg = *path + " was built for driver ABI version " +
@@ -559,7 +569,9 @@ Result<void, DriverError> Manager::attach_driver_locked(const std::string& name,
       dlclose(mod->handle);
     }
     err[sizeof err - 1] = '\0';
-    return Err(DriverError{-rc, driver + ": " + (err[0] != '\0' ? std::string(err) : std::string(std::strerror(-rc)))});
+    return Err(DriverError{
+        -rc,
+        driver + ": " + (err[0] != '\0' ? std::string(err) : std::string(std::strerror(-rc)))});
   }
   if (pending.created.empty()) {
     log_msg(LOG_WARNING, "%s attached no interface", driver.c_str());
@@ -677,14 +689,15 @@ void Manager::droproot_complete() {
   bool all = false;
   {
     std::unique_lock<std::mutex> g(droproot_mu_);
-    all = droproot_cv_.wait_for(g, std::chrono::seconds(10), [&] { return droproot_pending_ == 0; });
+    all =
+        droproot_cv_.wait_for(g, std::chrono::seconds(10), [&] { return droproot_pending_ == 0; });
   }
   auto mine = drop_thread_to(drop_, static_cast<uint64_t>(droproot_requested_));
   if (!all || !droproot_error_.empty() || !mine) {
     // Some threads changed and others did not: no state to keep serving in.
-    log_msg(LOG_CRIT, "droproot failed (%s); exiting",
-            !all ? "threads did not answer"
-                 : (!mine ? mine.error().c_str() : droproot_error_.c_str()));
+    log_msg(
+        LOG_CRIT, "droproot failed (%s); exiting",
+        !all ? "threads did not answer" : (!mine ? mine.error().c_str() : droproot_error_.c_str()));
     _exit(1);
   }
   std::lock_guard<std::mutex> g(mu_);
@@ -755,7 +768,8 @@ void Manager::rx_queue_ready(int thread, uint64_t queue_id) {
       batch.clear();
       for (int i = 0; i < got; ++i) {
         uint32_t len = std::min(pkts[i].len, rq->frame_cap);
-        Mbuf m = Mbuf::copy_from(stack_->pool(), std::span(reinterpret_cast<const std::byte*>(pkts[i].data), len));
+        Mbuf m = Mbuf::copy_from(stack_->pool(),
+                                 std::span(reinterpret_cast<const std::byte*>(pkts[i].data), len));
         if (m) {
           batch.push_back(std::move(m));
         }
@@ -932,7 +946,7 @@ Result<int, Errno> Manager::create_socket_locked(int domain, int type, int proto
     return Err(Errno{e == EMFILE || e == ENFILE ? ENFILE : ENOBUFS});
   }
   fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-  struct stat st{};
+  struct stat st {};
   fstat(sv[1], &st);
   auto ch = std::make_unique<Channel>();
   ch->fd = sv[0];
@@ -946,7 +960,7 @@ Result<int, Errno> Manager::create_socket_locked(int domain, int type, int proto
 }
 
 Channel* Manager::channel_by_client_fd(int fd) {
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
     return nullptr;
   }
@@ -1125,7 +1139,8 @@ void Manager::pump_to_client_locked(Channel& ch) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
         if (!ch.want_out) {
           ch.want_out = true;
-          epoll_mod(epfd_, ch.fd, EPOLLIN | EPOLLRDHUP | EPOLLOUT, ev_key(kEvChannel, static_cast<uint64_t>(ch.fd)));
+          epoll_mod(epfd_, ch.fd, EPOLLIN | EPOLLRDHUP | EPOLLOUT,
+                    ev_key(kEvChannel, static_cast<uint64_t>(ch.fd)));
         }
         return;  // the client is not reading: the datagrams wait in the socket
       }

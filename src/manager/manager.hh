@@ -31,10 +31,10 @@
 #include "core/stack.hh"
 #include "manager/droproot.hh"
 #include "manager/endpoint.hh"
-#include "manager/log.hh"
 #include "manager/loader.hh"
-#include "manager/session.hh"
+#include "manager/log.hh"
 #include "manager/options.hh"
+#include "manager/session.hh"
 #include "manager/thread.hh"
 #include "manager/typed_mem.hh"
 
@@ -82,7 +82,8 @@ class Manager : private IfDriverHooks, public ControlContext {
   Result<void, std::string> init_policy();
   void register_option_sysctls();
   Result<void, std::string> load_protocol(const ModuleSpec& spec);
-  Result<void, DriverError> attach_driver_locked(const std::string& name, const std::string& options);
+  Result<void, DriverError> attach_driver_locked(const std::string& name,
+                                                 const std::string& options);
   void detach_driver_if_locked(uint32_t ifindex);
   void packet_thread(int index);
   void rx_queue_ready(int thread, uint64_t queue_id);
@@ -112,7 +113,7 @@ class Manager : private IfDriverHooks, public ControlContext {
   std::unique_ptr<Stack> stack_;
 
   // drivers
-  std::map<std::string, std::shared_ptr<DriverModule>> modules_;  // by path
+  std::map<std::string, std::shared_ptr<DriverModule>> modules_;        // by path
   std::unordered_map<uint32_t, std::unique_ptr<DriverIf>> driver_ifs_;  // by ifindex
   std::mutex queues_mu_;
   std::unordered_map<uint64_t, std::shared_ptr<RxQueue>> queues_;
@@ -160,12 +161,12 @@ class Manager : private IfDriverHooks, public ControlContext {
   // stack lock; the main loop then asks every thread to drop (bumping the
   // generation and waking them), waits for them without the lock, and drops
   // itself last.
-  int64_t droproot_mask_ = 0;          // as applied (0: still root)
-  int64_t droproot_requested_ = 0;     // set by the sysctl, taken by the main loop
+  int64_t droproot_mask_ = 0;       // as applied (0: still root)
+  int64_t droproot_requested_ = 0;  // set by the sysctl, taken by the main loop
   std::atomic<uint64_t> droproot_generation_{0};
   std::mutex droproot_mu_;
   std::condition_variable droproot_cv_;
-  int droproot_pending_ = 0;           // threads yet to report
+  int droproot_pending_ = 0;  // threads yet to report
   std::string droproot_error_;
 };
 

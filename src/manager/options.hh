@@ -27,7 +27,7 @@ struct ModuleSpec {
 // lists the names the user set, in order, so that the manager can refuse the
 // ones not implemented yet by name.
 struct TcpipOptions {
-  std::optional<int64_t> bigstack;  // bigstack[=bytes]; flag alone = 128 KiB
+  std::optional<int64_t> bigstack;        // bigstack[=bytes]; flag alone = 128 KiB
   std::optional<int64_t> rgroup_allowed;  // rgroup_allowed[=GID]; flag alone = group 0
   std::string endpoint_group;  // endpoint_group=NAME|GID: only its members (and root) connect
   bool bigpage_strict = false;

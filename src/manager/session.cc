@@ -85,14 +85,14 @@ iopkt_ctl_if_info if_info(const Ifnet& ifp) {
   i.index = ifp.index;
   i.flags = ifp.flags;
   i.mtu = ifp.mtu;
-  i.link_type = ifp.type == IfType::kEther ? IOPKT_LINK_ETHER
+  i.link_type = ifp.type == IfType::kEther   ? IOPKT_LINK_ETHER
                 : ifp.type == IfType::kRawIp ? IOPKT_LINK_RAW_IP
                                              : 0;
   std::memcpy(i.mac, ifp.lladdr.data(), 6);
   i.link_up = ifp.link_up ? 1 : 0;
   i.caps = ifp.caps;
   const IfStats& s = ifp.stats;
-  i.stats = {s.ipackets, s.ierrors, s.iqdrops, s.ibytes, s.imcasts, s.opackets,
+  i.stats = {s.ipackets, s.ierrors, s.iqdrops, s.ibytes,  s.imcasts,   s.opackets,
              s.oerrors,  s.oqdrops, s.obytes,  s.omcasts, s.collisions};
   return i;
 }
@@ -115,7 +115,8 @@ CtlReply do_if_list(ControlContext& ctx, const iopkt_ctl_list& req) {
     rep.ifs[rep.count++] = if_info(*ifs[i]);
   }
   rep.next_cursor = i < ifs.size() ? i : 0;
-  return body_reply(rep, offsetof(iopkt_ctl_if_list_reply, ifs) + rep.count * sizeof(iopkt_ctl_if_info));
+  return body_reply(rep,
+                    offsetof(iopkt_ctl_if_list_reply, ifs) + rep.count * sizeof(iopkt_ctl_if_info));
 }
 
 // The cursor counts addresses over all (matching) interfaces, IPv4 first
@@ -169,7 +170,8 @@ CtlReply do_ifaddr_list(ControlContext& ctx, const iopkt_ctl_list& req) {
     }
   }
   rep.next_cursor = more ? req.cursor + rep.count : 0;
-  return body_reply(rep, offsetof(iopkt_ctl_ifaddr_list_reply, addrs) + rep.count * sizeof(iopkt_ctl_ifaddr));
+  return body_reply(
+      rep, offsetof(iopkt_ctl_ifaddr_list_reply, addrs) + rep.count * sizeof(iopkt_ctl_ifaddr));
 }
 
 CtlReply do_ifaddr(ControlContext& ctx, const iopkt_ctl_ifaddr& req, bool add) {
@@ -267,7 +269,8 @@ CtlReply do_sysctl_list(ControlContext& ctx, const iopkt_ctl_list& req) {
     rep.entries[rep.count++] = sysctl_entry(*nodes[i], v ? *v : std::string());
   }
   rep.next_cursor = i < nodes.size() ? i : 0;
-  return body_reply(rep, offsetof(iopkt_ctl_sysctl_list_reply, entries) + rep.count * sizeof(iopkt_ctl_sysctl));
+  return body_reply(
+      rep, offsetof(iopkt_ctl_sysctl_list_reply, entries) + rep.count * sizeof(iopkt_ctl_sysctl));
 }
 
 InAddr ctl_in4(const iopkt_ctl_addr& a) {
@@ -313,7 +316,8 @@ CtlReply do_route(ControlContext& ctx, uint16_t type, const iopkt_ctl_route& req
       return error_reply(ip_output_errno(r.error()));
     }
     Rtentry shown;
-    if (const Rtentry* rt = s.rt.fib(req.fib).lookup(dst); rt != nullptr && r->ifp != &s.loopback()) {
+    if (const Rtentry* rt = s.rt.fib(req.fib).lookup(dst);
+        rt != nullptr && r->ifp != &s.loopback()) {
       shown = *rt;
     } else {
       shown.dst = dst;
@@ -377,7 +381,8 @@ CtlReply do_route_list(ControlContext& ctx, const iopkt_ctl_list& req) {
     rep.routes[rep.count++] = route_info(s, fib, routes[i]);
   }
   rep.next_cursor = i < routes.size() ? i : 0;
-  return body_reply(rep, offsetof(iopkt_ctl_route_list_reply, routes) + rep.count * sizeof(iopkt_ctl_route));
+  return body_reply(
+      rep, offsetof(iopkt_ctl_route_list_reply, routes) + rep.count * sizeof(iopkt_ctl_route));
 }
 
 CtlReply do_arp_list(ControlContext& ctx, const iopkt_ctl_list& req) {
@@ -412,14 +417,15 @@ CtlReply do_arp_list(ControlContext& ctx, const iopkt_ctl_list& req) {
     std::memcpy(a.mac, e.mac.data(), 6);
     a.flags = (e.state == ArpState::kResolved ? IOPKT_ARP_RESOLVED : 0) |
               (e.permanent ? IOPKT_ARP_PERMANENT : 0);
-    a.expire_secs = e.permanent ? -1
-                                : static_cast<int32_t>(std::max<int64_t>(
-                                      0, std::chrono::duration_cast<std::chrono::seconds>(
-                                             e.expire - s.now())
-                                             .count()));
+    a.expire_secs =
+        e.permanent
+            ? -1
+            : static_cast<int32_t>(std::max<int64_t>(
+                  0, std::chrono::duration_cast<std::chrono::seconds>(e.expire - s.now()).count()));
   }
   rep.next_cursor = more ? req.cursor + rep.count : 0;
-  return body_reply(rep, offsetof(iopkt_ctl_arp_list_reply, entries) + rep.count * sizeof(iopkt_ctl_arp));
+  return body_reply(
+      rep, offsetof(iopkt_ctl_arp_list_reply, entries) + rep.count * sizeof(iopkt_ctl_arp));
 }
 
 CtlReply do_arp(ControlContext& ctx, uint16_t type, const iopkt_ctl_arp& req) {
@@ -525,7 +531,8 @@ CtlReply do_socket_request(ControlContext& ctx, const ClientCred& session, const
         return error_reply(EINVAL);
       }
       if (hdr.type == IOPKT_CTL_SETSOCKOPT) {
-        auto val = std::span<const std::byte>(reinterpret_cast<const std::byte*>(req.value), req.len);
+        auto val =
+            std::span<const std::byte>(reinterpret_cast<const std::byte*>(req.value), req.len);
         return from_result(s.so_setsockopt(so, req.level, req.name, val));
       }
       auto r = s.so_getsockopt(so, req.level, req.name, req.len);
@@ -608,37 +615,54 @@ bool is_configuration_request(uint16_t type) {
 
 long request_body_size(uint16_t type) {
   switch (type) {
-    case IOPKT_CTL_HELLO: return 0;
-    case IOPKT_CTL_SOCKET: return sizeof(iopkt_ctl_socket);
+    case IOPKT_CTL_HELLO:
+      return 0;
+    case IOPKT_CTL_SOCKET:
+      return sizeof(iopkt_ctl_socket);
     case IOPKT_CTL_BIND:
-    case IOPKT_CTL_CONNECT: return sizeof(iopkt_ctl_sockaddr);
+    case IOPKT_CTL_CONNECT:
+      return sizeof(iopkt_ctl_sockaddr);
     case IOPKT_CTL_GETSOCKNAME:
-    case IOPKT_CTL_GETPEERNAME: return 0;
+    case IOPKT_CTL_GETPEERNAME:
+      return 0;
     case IOPKT_CTL_SETSOCKOPT:
-    case IOPKT_CTL_GETSOCKOPT: return sizeof(iopkt_ctl_sockopt);
-    case IOPKT_CTL_SHUTDOWN: return sizeof(iopkt_ctl_shutdown);
+    case IOPKT_CTL_GETSOCKOPT:
+      return sizeof(iopkt_ctl_sockopt);
+    case IOPKT_CTL_SHUTDOWN:
+      return sizeof(iopkt_ctl_shutdown);
     case IOPKT_CTL_IF_LIST:
     case IOPKT_CTL_IFADDR_LIST:
-    case IOPKT_CTL_SYSCTL_LIST: return sizeof(iopkt_ctl_list);
-    case IOPKT_CTL_IF_SETFLAGS: return sizeof(iopkt_ctl_if_flags);
-    case IOPKT_CTL_IF_SETMTU: return sizeof(iopkt_ctl_if_mtu);
+    case IOPKT_CTL_SYSCTL_LIST:
+      return sizeof(iopkt_ctl_list);
+    case IOPKT_CTL_IF_SETFLAGS:
+      return sizeof(iopkt_ctl_if_flags);
+    case IOPKT_CTL_IF_SETMTU:
+      return sizeof(iopkt_ctl_if_mtu);
     case IOPKT_CTL_IFADDR_ADD:
-    case IOPKT_CTL_IFADDR_DEL: return sizeof(iopkt_ctl_ifaddr);
+    case IOPKT_CTL_IFADDR_DEL:
+      return sizeof(iopkt_ctl_ifaddr);
     case IOPKT_CTL_IF_CREATE:
-    case IOPKT_CTL_IF_DESTROY: return sizeof(iopkt_ctl_if_name);
+    case IOPKT_CTL_IF_DESTROY:
+      return sizeof(iopkt_ctl_if_name);
     case IOPKT_CTL_SYSCTL_GET:
-    case IOPKT_CTL_SYSCTL_SET: return sizeof(iopkt_ctl_sysctl);
-    case IOPKT_CTL_MOUNT: return sizeof(iopkt_ctl_mount);
+    case IOPKT_CTL_SYSCTL_SET:
+      return sizeof(iopkt_ctl_sysctl);
+    case IOPKT_CTL_MOUNT:
+      return sizeof(iopkt_ctl_mount);
     case IOPKT_CTL_ROUTE_ADD:
     case IOPKT_CTL_ROUTE_DELETE:
     case IOPKT_CTL_ROUTE_CHANGE:
-    case IOPKT_CTL_ROUTE_GET: return sizeof(iopkt_ctl_route);
+    case IOPKT_CTL_ROUTE_GET:
+      return sizeof(iopkt_ctl_route);
     case IOPKT_CTL_ROUTE_LIST:
     case IOPKT_CTL_ARP_LIST:
-    case IOPKT_CTL_SOCKET_LIST: return sizeof(iopkt_ctl_list);
+    case IOPKT_CTL_SOCKET_LIST:
+      return sizeof(iopkt_ctl_list);
     case IOPKT_CTL_ARP_DELETE:
-    case IOPKT_CTL_ARP_ADD: return sizeof(iopkt_ctl_arp);
-    default: return -1;
+    case IOPKT_CTL_ARP_ADD:
+      return sizeof(iopkt_ctl_arp);
+    default:
+      return -1;
   }
 }
 
@@ -714,12 +738,18 @@ CtlReply handle_request(ControlContext& ctx, const Session& session, const iopkt
       iopkt_ctl_list req{};
       read_body(body, req);
       switch (hdr.type) {
-        case IOPKT_CTL_IF_LIST: return do_if_list(ctx, req);
-        case IOPKT_CTL_IFADDR_LIST: return do_ifaddr_list(ctx, req);
-        case IOPKT_CTL_ROUTE_LIST: return do_route_list(ctx, req);
-        case IOPKT_CTL_ARP_LIST: return do_arp_list(ctx, req);
-        case IOPKT_CTL_SOCKET_LIST: return do_socket_list(ctx, req);
-        default: return do_sysctl_list(ctx, req);
+        case IOPKT_CTL_IF_LIST:
+          return do_if_list(ctx, req);
+        case IOPKT_CTL_IFADDR_LIST:
+          return do_ifaddr_list(ctx, req);
+        case IOPKT_CTL_ROUTE_LIST:
+          return do_route_list(ctx, req);
+        case IOPKT_CTL_ARP_LIST:
+          return do_arp_list(ctx, req);
+        case IOPKT_CTL_SOCKET_LIST:
+          return do_socket_list(ctx, req);
+        default:
+          return do_sysctl_list(ctx, req);
       }
     }
     case IOPKT_CTL_ROUTE_ADD:
@@ -763,8 +793,7 @@ CtlReply handle_request(ControlContext& ctx, const Session& session, const iopkt
       return do_ifaddr(ctx, req, hdr.type == IOPKT_CTL_IFADDR_ADD);
     }
     case IOPKT_CTL_IF_CREATE:
-      return error_reply(EOPNOTSUPP,
-                         "in-stack tun and tap interfaces are not supported yet");
+      return error_reply(EOPNOTSUPP, "in-stack tun and tap interfaces are not supported yet");
     case IOPKT_CTL_IF_DESTROY: {
       iopkt_ctl_if_name req{};
       read_body(body, req);

@@ -57,7 +57,6 @@ class ControlContext {
 // The requests that change the stack: root, CAP_NET_ADMIN or rgroup_allowed.
 bool is_configuration_request(uint16_t type);
 
-
 struct CtlReply {
   int error = 0;                // positive errno
   std::vector<std::byte> body;  // reply body, or a message when error != 0

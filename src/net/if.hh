@@ -56,19 +56,19 @@ struct IfStats {
 
 class Ifnet {
  public:
-  std::string name;           // "lo0", "vw0"
-  std::string prefix;         // "lo", "vw"
+  std::string name;    // "lo0", "vw0"
+  std::string prefix;  // "lo", "vw"
   int unit = 0;
-  uint32_t index = 0;         // 1.., stable while attached
+  uint32_t index = 0;  // 1.., stable while attached
   IfType type = IfType::kEther;
-  uint32_t flags = 0;         // kIff*
+  uint32_t flags = 0;  // kIff*
   uint32_t mtu = 1500;
   uint32_t max_mtu = 1500;
   std::array<uint8_t, 6> lladdr{};
   bool link_up = true;
-  uint32_t caps = 0;          // IOPKT_CAP_*
-  std::string driver_name;    // module name, "loop" for lo0
-  std::vector<InIfaddr> in_addrs;    // first is the primary address
+  uint32_t caps = 0;               // IOPKT_CAP_*
+  std::string driver_name;         // module name, "loop" for lo0
+  std::vector<InIfaddr> in_addrs;  // first is the primary address
   std::vector<In6Ifaddr> in6_addrs;
   IfStats stats;
 

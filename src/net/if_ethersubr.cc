@@ -40,9 +40,11 @@ void Stack::if_input(Ifnet& ifp, Mbuf frame) noexcept {
     return;
   }
   std::span<const std::byte> dst = h.first(6);
-  bool bcast = std::all_of(dst.begin(), dst.end(), [](std::byte b) { return b == std::byte{0xff}; });
+  bool bcast =
+      std::all_of(dst.begin(), dst.end(), [](std::byte b) { return b == std::byte{0xff}; });
   bool mcast = !bcast && (std::to_integer<uint8_t>(dst[0]) & 1) != 0;
-  bool ours = std::equal(dst.begin(), dst.end(), reinterpret_cast<const std::byte*>(ifp.lladdr.data()));
+  bool ours =
+      std::equal(dst.begin(), dst.end(), reinterpret_cast<const std::byte*>(ifp.lladdr.data()));
   if (!bcast && !mcast && !ours) {
     // Only a promiscuous interface sees other hosts' unicast; the stack
     // does not act on it (BSD ether_input drops it after the bpf tap).

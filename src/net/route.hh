@@ -18,24 +18,24 @@ namespace iopkt {
 inline constexpr uint32_t kMaxFibs = 16;
 
 // Route flags, BSD values (route(8) prints them as letters).
-inline constexpr uint32_t kRtfUp = 0x1;          // U
-inline constexpr uint32_t kRtfGateway = 0x2;     // G
-inline constexpr uint32_t kRtfHost = 0x4;        // H
-inline constexpr uint32_t kRtfReject = 0x8;      // R: answer "unreachable"
-inline constexpr uint32_t kRtfStatic = 0x800;    // S: added by a user
-inline constexpr uint32_t kRtfBlackhole = 0x1000;  // B: drop silently
+inline constexpr uint32_t kRtfUp = 0x1;              // U
+inline constexpr uint32_t kRtfGateway = 0x2;         // G
+inline constexpr uint32_t kRtfHost = 0x4;            // H
+inline constexpr uint32_t kRtfReject = 0x8;          // R: answer "unreachable"
+inline constexpr uint32_t kRtfStatic = 0x800;        // S: added by a user
+inline constexpr uint32_t kRtfBlackhole = 0x1000;    // B: drop silently
 inline constexpr uint32_t kRtfConnected = 0x400000;  // C: a subnet of an interface address
-inline constexpr uint32_t kRtfLocal = 0x200000;  // l: one of our addresses
+inline constexpr uint32_t kRtfLocal = 0x200000;      // l: one of our addresses
 
 struct Rtentry {
   InAddr dst;
   uint8_t prefixlen = 0;
-  InAddr gateway;         // with kRtfGateway
-  uint32_t ifindex = 0;   // 0: chosen from the gateway when added
-  InAddr ifa;             // preferred source; any(): the interface's address
+  InAddr gateway;        // with kRtfGateway
+  uint32_t ifindex = 0;  // 0: chosen from the gateway when added
+  InAddr ifa;            // preferred source; any(): the interface's address
   uint32_t flags = kRtfUp;
-  uint32_t mtu = 0;       // 0: the interface's
-  uint64_t use = 0;       // lookups that chose this route
+  uint32_t mtu = 0;  // 0: the interface's
+  uint64_t use = 0;  // lookups that chose this route
 };
 
 class RouteTable {

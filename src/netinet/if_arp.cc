@@ -167,8 +167,12 @@ void ether_output_ip(Stack& stack, Ifnet& ifp, Mbuf m, InAddr nexthop) noexcept 
   }
   if (nexthop.is_multicast()) {
     // RFC 1112 §6.4: 01:00:5e and the low 23 bits of the group.
-    EtherAddr mac{0x01, 0x00, 0x5e, static_cast<uint8_t>((nexthop.v >> 16) & 0x7f),
-                  static_cast<uint8_t>(nexthop.v >> 8), static_cast<uint8_t>(nexthop.v)};
+    EtherAddr mac{0x01,
+                  0x00,
+                  0x5e,
+                  static_cast<uint8_t>((nexthop.v >> 16) & 0x7f),
+                  static_cast<uint8_t>(nexthop.v >> 8),
+                  static_cast<uint8_t>(nexthop.v)};
     ether_output_frame(stack, ifp, std::move(m), mac, kEtherTypeIpv4);
     return;
   }

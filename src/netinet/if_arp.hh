@@ -34,21 +34,21 @@ struct ArpEntry {
   bool permanent = false;  // arp -s: never expires, never replaced by the wire
   EtherAddr mac{};
   Instant expire{};
-  int asked = 0;             // requests sent while incomplete
-  std::deque<Mbuf> hold;     // IP packets waiting, bounded by kArpMaxHold
+  int asked = 0;          // requests sent while incomplete
+  std::deque<Mbuf> hold;  // IP packets waiting, bounded by kArpMaxHold
   std::unique_ptr<Callout> timer;
 };
 
 struct ArpStat {
   uint64_t rxrequests = 0, rxreplies = 0, txrequests = 0, txreplies = 0;
   uint64_t received = 0;
-  uint64_t badlen = 0;        // truncated
-  uint64_t badformat = 0;     // not Ethernet/IPv4, or a bad opcode
-  uint64_t badaddr = 0;       // sender is broadcast/multicast or zero
-  uint64_t dupaddr = 0;       // someone else claims one of our addresses
-  uint64_t holddrops = 0;     // waiting queue full
-  uint64_t timeouts = 0;      // no answer after every retry
-  uint64_t dropped = 0;       // packets dropped with a timed-out entry
+  uint64_t badlen = 0;     // truncated
+  uint64_t badformat = 0;  // not Ethernet/IPv4, or a bad opcode
+  uint64_t badaddr = 0;    // sender is broadcast/multicast or zero
+  uint64_t dupaddr = 0;    // someone else claims one of our addresses
+  uint64_t holddrops = 0;  // waiting queue full
+  uint64_t timeouts = 0;   // no answer after every retry
+  uint64_t dropped = 0;    // packets dropped with a timed-out entry
 };
 
 struct ArpCounterInfo {

@@ -102,7 +102,7 @@ class Socket {
   int so_error = 0;                           // pending asynchronous error (SO_ERROR)
   bool cant_send = false, cant_recv = false;  // after shutdown
   uint8_t ip_ttl = 64, ip_tos = 0;
-  bool hdrincl = false;  // raw sockets: the caller writes the IP header (IP_HDRINCL)
+  bool hdrincl = false;    // raw sockets: the caller writes the IP header (IP_HDRINCL)
   uint32_t inp_flags = 0;  // kInpRecv*
 
   // Receive queue (datagram sockets): whole datagrams, bytes counted

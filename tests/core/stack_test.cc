@@ -1,9 +1,8 @@
 // The stack instance: lo0, interfaces, addresses, flags through the driver
 // hooks, sysctl nodes, the pool counts after traffic.
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-
-#include <gtest/gtest.h>
 
 #include "harness/scenario.hh"
 
@@ -15,7 +14,8 @@ TEST(Stack, Lo0ComesUpWithItsAddresses) {
     Scenario sc({.variant = variant, .with_link = false});
     Ifnet& lo = sc.stack().loopback();
     EXPECT_EQ(lo.name, "lo0");
-    EXPECT_EQ(lo.flags & (kIffUp | kIffRunning | kIffLoopback), kIffUp | kIffRunning | kIffLoopback);
+    EXPECT_EQ(lo.flags & (kIffUp | kIffRunning | kIffLoopback),
+              kIffUp | kIffRunning | kIffLoopback);
     ASSERT_EQ(lo.in_addrs.size(), 1u);
     EXPECT_EQ(lo.in_addrs[0].addr, InAddr::loopback());
     EXPECT_EQ(lo.in_addrs[0].prefixlen, 8);
@@ -49,7 +49,7 @@ TEST(Stack, InterfaceNamesUnitsAndDetach) {
   EXPECT_EQ(s.if_detach("vw1").error().value, ENXIO);
   a.mtu = 1500;
   EXPECT_EQ(s.if_attach(a).value()->name, "vw1");  // the free unit is reused
-  EXPECT_NE(s.if_find("vw1")->index, idx);          // the index is not
+  EXPECT_NE(s.if_find("vw1")->index, idx);         // the index is not
 }
 
 TEST(Stack, FlagsAndMtuGoThroughTheDriver) {
@@ -86,10 +86,9 @@ TEST(Stack, AddressesReplaceAliasAndDelete) {
   EXPECT_EQ(s.in_control_add(en, InIfaddr{InAddr::loopback(), 8, {}}, true).error().value, EEXIST);
   ASSERT_TRUE(s.in_control_delete(en, b).ok());
   EXPECT_EQ(s.in_control_delete(en, b).error().value, EADDRNOTAVAIL);
-  EXPECT_EQ(s.in6_control_add(en, In6Ifaddr{*In6Addr::parse("2001:db8::1"), 64, 0}, true)
-                .error()
-                .value,
-            EAFNOSUPPORT);  // v4-hc
+  EXPECT_EQ(
+      s.in6_control_add(en, In6Ifaddr{*In6Addr::parse("2001:db8::1"), 64, 0}, true).error().value,
+      EAFNOSUPPORT);  // v4-hc
 }
 
 TEST(Stack, CountersAndOptionsShowInSysctl) {

@@ -97,9 +97,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         case 2: {  // a well-formed UDP datagram to one of our ports
           UdpSpec u{sc.peer(), in.u8() & 1 ? sc.local() : InAddr::from_octets(192, 0, 2, 255),
-                    in.u16(), static_cast<uint16_t>(std::array<uint16_t, 4>{7, 53, 9, 1}[in.u8() % 4]),
+                    in.u16(),
+                    static_cast<uint16_t>(std::array<uint16_t, 4>{7, 53, 9, 1}[in.u8() % 4]),
                     in.bytes(in.u16() % 1400)};
-          sc.inject(build_ether(Scenario::kLocalMac, Scenario::kPeerMac, 0x0800, build_ipv4_udp(u)));
+          sc.inject(
+              build_ether(Scenario::kLocalMac, Scenario::kPeerMac, 0x0800, build_ipv4_udp(u)));
           break;
         }
         case 3: {  // an ARP packet, broadcast
@@ -136,8 +138,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             t.opts.timestamp = TcpOptions::Timestamp{in.u16(), 0};
           }
           t.payload = in.bytes(in.u16() % 1460);
-          sc.inject(build_ether(Scenario::kLocalMac, Scenario::kPeerMac, 0x0800,
-                                build_ipv4_tcp(t)));
+          sc.inject(
+              build_ether(Scenario::kLocalMac, Scenario::kPeerMac, 0x0800, build_ipv4_tcp(t)));
           break;
         }
         case 7: {  // complete the handshake the stack answered, maybe with data
@@ -155,8 +157,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           t.flags = kTcpAck | (in.u8() & (kTcpPsh | kTcpFin));
           t.window = in.u16();
           t.payload = in.bytes(in.u16() % 1460);
-          sc.inject(build_ether(Scenario::kLocalMac, Scenario::kPeerMac, 0x0800,
-                                build_ipv4_tcp(t)));
+          sc.inject(
+              build_ether(Scenario::kLocalMac, Scenario::kPeerMac, 0x0800, build_ipv4_tcp(t)));
           break;
         }
         case 8: {  // accept, send on, or close a connection

@@ -13,8 +13,7 @@ namespace iopkt::test {
 
 class BareControlContext : public ControlContext {
  public:
-  explicit BareControlContext(int variant = 4)
-      : stack_(StackConfig{variant, PoolConfig{}, 1}) {}
+  explicit BareControlContext(int variant = 4) : stack_(StackConfig{variant, PoolConfig{}, 1}) {}
   Stack& stack() override { return stack_; }
   int variant() const override { return stack_.variant(); }
   int instance() const override { return 0; }

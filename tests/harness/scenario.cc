@@ -23,8 +23,7 @@ Result<void, Errno> FakeDriver::set_mtu(Ifnet& ifp, uint32_t mtu) {
   return {};
 }
 
-Scenario::Scenario(ScenarioOptions opts)
-    : stack_(StackConfig{opts.variant, opts.pool, opts.seed}) {
+Scenario::Scenario(ScenarioOptions opts) : stack_(StackConfig{opts.variant, opts.pool, opts.seed}) {
   stack_.set_driver_hooks(&driver_);
   if (opts.with_link) {
     IfAttachArgs a;

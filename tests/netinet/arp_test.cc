@@ -1,10 +1,9 @@
 // ARP scenarios, RFC 826 and RFC 1122 §2.3.2: resolution with a held
 // packet, answering requests, retries and give-up, the hold bound,
 // announcements, expiry, and malformed packets dropped by reason.
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-
-#include <gtest/gtest.h>
 
 #include "harness/scenario.hh"
 #include "kern/byteorder.hh"
@@ -71,8 +70,9 @@ TEST(Arp, ResolvesThenSendsTheHeldPacket) {
   EXPECT_EQ(a->spa, sc.local());
   EXPECT_EQ(a->tpa, sc.peer());
   EXPECT_FALSE(sc.next_frame().has_value());  // the UDP datagram waits
-  sc.inject(build_ether(Scenario::kLocalMac, Scenario::kPeerMac, 0x0806,
-                        arp_packet(2, Scenario::kPeerMac, sc.peer(), Scenario::kLocalMac, sc.local())));
+  sc.inject(
+      build_ether(Scenario::kLocalMac, Scenario::kPeerMac, 0x0806,
+                  arp_packet(2, Scenario::kPeerMac, sc.peer(), Scenario::kLocalMac, sc.local())));
   auto udp = sc.next_frame();
   ASSERT_TRUE(udp.has_value());
   EXPECT_EQ(load_be16(*udp, 12), 0x0800);
@@ -109,9 +109,9 @@ TEST(Arp, AnswersRequestsForOurAddress) {
   ASSERT_TRUE(f.has_value());
   EXPECT_EQ(load_be16(*f, 12), 0x0800);
   // A request for another host is not answered and teaches nothing new.
-  sc.inject(build_ether(kBcast, Scenario::kPeerMac, 0x0806,
-                        arp_packet(1, Scenario::kPeerMac, sc.peer(), {},
-                                   InAddr::from_octets(192, 0, 2, 77))));
+  sc.inject(build_ether(
+      kBcast, Scenario::kPeerMac, 0x0806,
+      arp_packet(1, Scenario::kPeerMac, sc.peer(), {}, InAddr::from_octets(192, 0, 2, 77))));
   EXPECT_FALSE(sc.next_frame().has_value());
 }
 
@@ -138,8 +138,9 @@ TEST(Arp, HoldQueueIsBounded) {
   }
   EXPECT_EQ(sc.stack().arp.stat.holddrops, 4u);  // 16 held
   sc.take_frames();
-  sc.inject(build_ether(Scenario::kLocalMac, Scenario::kPeerMac, 0x0806,
-                        arp_packet(2, Scenario::kPeerMac, sc.peer(), Scenario::kLocalMac, sc.local())));
+  sc.inject(
+      build_ether(Scenario::kLocalMac, Scenario::kPeerMac, 0x0806,
+                  arp_packet(2, Scenario::kPeerMac, sc.peer(), Scenario::kLocalMac, sc.local())));
   EXPECT_EQ(sc.take_frames().size(), 16u);
 }
 
@@ -210,8 +211,9 @@ TEST(ArpStatic, PermanentEntriesSendAtOnceAndIgnoreTheWire) {
   EXPECT_EQ(load_be16(*f, 12), 0x0800);
   EXPECT_EQ(std::to_integer<uint8_t>((*f)[1]), 0xaa);
   // A reply claiming another MAC does not replace it.
-  sc.inject(build_ether(Scenario::kLocalMac, Scenario::kPeerMac, 0x0806,
-                        arp_packet(2, Scenario::kPeerMac, sc.peer(), Scenario::kLocalMac, sc.local())));
+  sc.inject(
+      build_ether(Scenario::kLocalMac, Scenario::kPeerMac, 0x0806,
+                  arp_packet(2, Scenario::kPeerMac, sc.peer(), Scenario::kLocalMac, sc.local())));
   EXPECT_EQ(s.arp.entries.begin()->second.mac, mac);
   sc.advance(std::chrono::hours(3));
   EXPECT_EQ(s.arp.entries.size(), 1u);  // never expires

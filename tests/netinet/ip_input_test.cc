@@ -1,9 +1,8 @@
 // IPv4 input validation: each malformed header is dropped with its own
 // counter, and the stack keeps working (ROBUSTNESS.md §3, IPv4 header rows).
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-
-#include <gtest/gtest.h>
 
 #include "harness/scenario.hh"
 #include "kern/byteorder.hh"
@@ -27,17 +26,63 @@ void fix_checksum(std::vector<std::byte>& p) {
 
 const Case kCases[] = {
     {"truncated", [](auto& p) { p.resize(12); }, &IpStat::tooshort},
-    {"version6", [](auto& p) { p[0] = std::byte{0x65}; fix_checksum(p); }, &IpStat::badvers},
+    {"version6",
+     [](auto& p) {
+       p[0] = std::byte{0x65};
+       fix_checksum(p);
+     },
+     &IpStat::badvers},
     {"ihl4", [](auto& p) { p[0] = std::byte{0x44}; }, &IpStat::badhlen},
-    {"ihl15_past_end", [](auto& p) { p.resize(40); p[0] = std::byte{0x4f}; store_be16(p, 2, 40); }, &IpStat::badhlen},
-    {"total_len_beyond_frame", [](auto& p) { store_be16(p, 2, 1400); fix_checksum(p); }, &IpStat::badlen},
-    {"total_len_below_header", [](auto& p) { store_be16(p, 2, 10); fix_checksum(p); }, &IpStat::badlen},
+    {"ihl15_past_end",
+     [](auto& p) {
+       p.resize(40);
+       p[0] = std::byte{0x4f};
+       store_be16(p, 2, 40);
+     },
+     &IpStat::badhlen},
+    {"total_len_beyond_frame",
+     [](auto& p) {
+       store_be16(p, 2, 1400);
+       fix_checksum(p);
+     },
+     &IpStat::badlen},
+    {"total_len_below_header",
+     [](auto& p) {
+       store_be16(p, 2, 10);
+       fix_checksum(p);
+     },
+     &IpStat::badlen},
     {"bad_checksum", [](auto& p) { p[10] ^= std::byte{0xff}; }, &IpStat::badsum},
-    {"fragment", [](auto& p) { store_be16(p, 6, 0x2000); fix_checksum(p); }, &IpStat::fragments},
-    {"loopback_source_on_wire", [](auto& p) { store_be32(p, 12, 0x7f000001); fix_checksum(p); }, &IpStat::badaddr},
-    {"multicast_source", [](auto& p) { store_be32(p, 12, 0xe0000001); fix_checksum(p); }, &IpStat::badaddr},
-    {"not_for_us", [](auto& p) { store_be32(p, 16, 0xc6336407); fix_checksum(p); }, &IpStat::cantforward},
-    {"unknown_protocol", [](auto& p) { p[9] = std::byte{253}; fix_checksum(p); }, &IpStat::noproto},
+    {"fragment",
+     [](auto& p) {
+       store_be16(p, 6, 0x2000);
+       fix_checksum(p);
+     },
+     &IpStat::fragments},
+    {"loopback_source_on_wire",
+     [](auto& p) {
+       store_be32(p, 12, 0x7f000001);
+       fix_checksum(p);
+     },
+     &IpStat::badaddr},
+    {"multicast_source",
+     [](auto& p) {
+       store_be32(p, 12, 0xe0000001);
+       fix_checksum(p);
+     },
+     &IpStat::badaddr},
+    {"not_for_us",
+     [](auto& p) {
+       store_be32(p, 16, 0xc6336407);
+       fix_checksum(p);
+     },
+     &IpStat::cantforward},
+    {"unknown_protocol",
+     [](auto& p) {
+       p[9] = std::byte{253};
+       fix_checksum(p);
+     },
+     &IpStat::noproto},
 };
 
 TEST(IpInput, EachMalformedHeaderHasItsCounter) {

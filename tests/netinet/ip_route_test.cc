@@ -1,10 +1,9 @@
 // Routing IPv4 output: connected routes follow addresses, gateway routes
 // send to the gateway's link address, reject and blackhole routes, routes
 // through a down interface, and per-FIB tables.
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-
-#include <gtest/gtest.h>
 
 #include "harness/scenario.hh"
 #include "kern/byteorder.hh"

@@ -1,9 +1,8 @@
 // UDP over lo0 through the socket calls, and UDP input from the link:
 // demultiplexing, checksums, drops by reason.
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-
-#include <gtest/gtest.h>
 
 #include "harness/scenario.hh"
 

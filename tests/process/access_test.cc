@@ -5,6 +5,7 @@
 // that drop to nobody before their first request.
 #include <arpa/inet.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -13,8 +14,6 @@
 
 #include <cstring>
 #include <functional>
-
-#include <gtest/gtest.h>
 
 #include "iopkt/control.h"
 #include "iopkt/driver.h"
@@ -142,7 +141,8 @@ TEST_F(Access, PingSocketsFollowPingGroupRange) {
   RunResult ok = util_as_nobody("ping", {"-c", "2", "-i", "0.1", "127.0.0.1"});
   EXPECT_TRUE(ok.ok()) << ok.describe();
   EXPECT_NE(ok.out.find("2 packets received"), std::string::npos) << ok.describe();
-  ASSERT_TRUE(run_util("sysctl", {"-w", "net.inet.ping_group_range=1 0"}, {"SOCK=" + prefix_}).ok());
+  ASSERT_TRUE(
+      run_util("sysctl", {"-w", "net.inet.ping_group_range=1 0"}, {"SOCK=" + prefix_}).ok());
   EXPECT_EQ(as_user(ping_socket), EACCES);
   RunResult refused = util_as_nobody("ping", {"-c", "1", "127.0.0.1"});
   EXPECT_FALSE(refused.ok());
@@ -243,7 +243,7 @@ TEST_F(Access, RgroupAllowedLetsAGroupConfigure) {
 
 TEST_F(Access, EndpointGroupRestrictsWhoConnects) {
   start("endpoint_group=4250");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat(endpoint_of(prefix_).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0660u);
   EXPECT_EQ(st.st_gid, 4250u);

@@ -2,16 +2,14 @@
 // of the manager runs as -U's user with only the kept capabilities, traffic
 // still flows, clients are still checked, and there is no way back.
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <unistd.h>
 
-#include <dirent.h>
-
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "iopkt/iopkt.h"
 #include "support/process.hh"
@@ -40,14 +38,18 @@ TEST_F(DropRoot, EveryThreadBecomesTheUserWithTheKeptCapabilities) {
   }
   chmod(root().c_str(), 0755);
   const std::string prefix = path("s");
-  IoPktRun run = start_io_pkt(4, {"-U", "65534:65534", "-i", "1", "-p", "tcpip", "prefix=" + prefix}, 1);
+  IoPktRun run =
+      start_io_pkt(4, {"-U", "65534:65534", "-i", "1", "-p", "tcpip", "prefix=" + prefix}, 1);
   ASSERT_TRUE(run.start.ok()) << run.start.describe();
   RunResult w = run_util("sysctl", {"-w", "qnx.kern.droproot=0x3000"}, {"SOCK=" + prefix});
   ASSERT_TRUE(w.ok()) << w.describe();
   // Every thread (main, packet threads, timer) must have dropped.
   std::string task_dir = "/proc/" + std::to_string(run.pid) + "/task";
   ASSERT_TRUE(eventually(
-      [&] { return status_field("/proc/" + std::to_string(run.pid) + "/status", "Uid").rfind("65534", 0) == 0; },
+      [&] {
+        return status_field("/proc/" + std::to_string(run.pid) + "/status", "Uid")
+                   .rfind("65534", 0) == 0;
+      },
       Millis(5000)));
   DIR* d = opendir(task_dir.c_str());
   ASSERT_NE(d, nullptr);
