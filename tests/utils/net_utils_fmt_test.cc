@@ -59,9 +59,10 @@ TEST(RouteArgs, ClassfulAndHostRulesOfNetBSDGetaddr) {
   EXPECT_EQ(c.route.prefixlen, 24u);
   // A class A address with bits in its 24-bit host part is a host, as in
   // NetBSD; with -net the mask is the shortest that leaves no host bits.
-  c = route_ok({"add", "10.1.0.0", "192.0.2.254"});
+  // (Parsing only: class A has no documentation range.)
+  c = route_ok({"add", "30.1.0.0", "192.0.2.254"});
   EXPECT_TRUE(c.host);
-  c = route_ok({"add", "-net", "10.1.0.0", "192.0.2.254"});
+  c = route_ok({"add", "-net", "30.1.0.0", "192.0.2.254"});
   EXPECT_FALSE(c.host);
   EXPECT_EQ(c.route.prefixlen, 16u);
   // Host bits set: a host route.
@@ -136,8 +137,8 @@ iopkt_ctl_route route(const char* dst, uint32_t len, uint32_t flags, const char*
 
 TEST(RouteFormat, NetnameAndFlags) {
   EXPECT_EQ(route_netname(v4("0.0.0.0"), 0), "default");
-  EXPECT_EQ(route_netname(v4("10.0.0.0"), 8), "10/8");
-  EXPECT_EQ(route_netname(v4("172.16.0.0"), 12), "172.16/12");
+  EXPECT_EQ(route_netname(v4("30.0.0.0"), 8), "30/8");
+  EXPECT_EQ(route_netname(v4("150.16.0.0"), 12), "150.16/12");
   EXPECT_EQ(route_netname(v4("198.51.100.0"), 24), "198.51.100/24");
   EXPECT_EQ(route_netname(v4("192.0.2.128"), 25), "192.0.2.128/25");
   EXPECT_EQ(route_flags(IOPKT_RTF_UP | IOPKT_RTF_GATEWAY | IOPKT_RTF_STATIC), "UGS");
