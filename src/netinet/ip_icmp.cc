@@ -488,20 +488,11 @@ Result<void, Errno> ping_connect(Stack& stack, Socket& so, const SockAddr& addr)
 
 Result<void, Errno> ping_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to,
                               const DgramSendOpts* opts) {
-  if (so.cant_send) {
-    return Err(Errno{EPIPE});
+  auto where = in_send_destination(so, to);
+  if (!where) {
+    return Err(where.error());
   }
-  InAddr dst;
-  if (to != nullptr && to->family != AF_UNSPEC) {
-    if (to->family != AF_INET) {
-      return Err(Errno{EAFNOSUPPORT});
-    }
-    dst = to->in;
-  } else if (!so.inp.faddr.is_any()) {
-    dst = so.inp.faddr;
-  } else {
-    return Err(Errno{EDESTADDRREQ});
-  }
+  InAddr dst = *where;
   if (payload.len() > kIpMaxPacket - IpHeader::kMinSize) {
     return Err(Errno{EMSGSIZE});
   }

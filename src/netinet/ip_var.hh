@@ -21,6 +21,12 @@
 namespace iopkt {
 
 struct DgramSendOpts;  // socket/socket.hh
+class Socket;
+struct SockAddr;
+
+// Where a datagram of a raw or ICMP echo socket goes: `to` when given, else
+// the connected address. EPIPE after shutdown, EAFNOSUPPORT, EDESTADDRREQ.
+Result<InAddr, Errno> in_send_destination(const Socket& so, const SockAddr* to);
 
 class Stack;
 class Ifnet;

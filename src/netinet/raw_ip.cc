@@ -109,20 +109,11 @@ Result<void, Errno> rip_connect(Stack& stack, Socket& so, const SockAddr& addr) 
 
 Result<void, Errno> rip_send(Stack& stack, Socket& so, Mbuf payload, const SockAddr* to,
                              const DgramSendOpts* opts) {
-  if (so.cant_send) {
-    return Err(Errno{EPIPE});
+  auto where = in_send_destination(so, to);
+  if (!where) {
+    return Err(where.error());
   }
-  InAddr dst;
-  if (to != nullptr && to->family != AF_UNSPEC) {
-    if (to->family != AF_INET) {
-      return Err(Errno{EAFNOSUPPORT});
-    }
-    dst = to->in;
-  } else if (!so.inp.faddr.is_any()) {
-    dst = so.inp.faddr;
-  } else {
-    return Err(Errno{EDESTADDRREQ});
-  }
+  InAddr dst = *where;
   if (so.hdrincl) {
     // The caller's header, checked before it goes anywhere: version 4, a
     // header length inside the packet, a total length equal to what was

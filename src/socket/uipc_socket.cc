@@ -475,6 +475,22 @@ DgramRecvInfo ip_recv_info(std::span<const std::byte> iphdr, const Ifnet* rcvif)
   return info;
 }
 
+Result<InAddr, Errno> in_send_destination(const Socket& so, const SockAddr* to) {
+  if (so.cant_send) {
+    return Err(Errno{EPIPE});
+  }
+  if (to != nullptr && to->family != AF_UNSPEC) {
+    if (to->family != AF_INET) {
+      return Err(Errno{EAFNOSUPPORT});
+    }
+    return to->in;
+  }
+  if (!so.inp.faddr.is_any()) {
+    return so.inp.faddr;
+  }
+  return Err(Errno{EDESTADDRREQ});
+}
+
 Result<void, Errno> in_send_route(Stack& stack, const Socket& so, const DgramSendOpts* opts,
                                   InAddr dst, IpOutputArgs& args, IpRoute& route) {
   InAddr src = so.inp.laddr;

@@ -13,6 +13,7 @@
 #include <optional>
 #include <vector>
 
+#include "harness/mcast_helpers.hh"
 #include "harness/scenario.hh"
 #include "kern/byteorder.hh"
 #include "netinet/in_mcast.hh"
@@ -30,22 +31,6 @@ const InAddr kGroup2 = InAddr::from_octets(239, 9, 9, 9);
 const InAddr kSrcA = InAddr::from_octets(198, 51, 100, 7);
 const InAddr kSrcB = InAddr::from_octets(198, 51, 100, 8);
 const InAddr kQuerier = InAddr::from_octets(192, 0, 2, 254);
-
-std::array<uint8_t, 6> group_mac(InAddr g) {
-  return {0x01,
-          0x00,
-          0x5e,
-          static_cast<uint8_t>((g.v >> 16) & 0x7f),
-          static_cast<uint8_t>(g.v >> 8),
-          static_cast<uint8_t>(g.v)};
-}
-
-template <typename T>
-std::span<const std::byte> raw(const T& v) {
-  return {reinterpret_cast<const std::byte*>(&v), sizeof v};
-}
-
-in_addr in(InAddr a) { return in_addr{htonl(a.v)}; }
 
 SocketId udp_socket(Stack& s) { return s.so_create(AF_INET, SOCK_DGRAM, 0).value(); }
 

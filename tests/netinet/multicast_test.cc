@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/mcast_helpers.hh"
 #include "harness/scenario.hh"
 #include "kern/byteorder.hh"
 #include "net/route.hh"
@@ -29,22 +30,6 @@ const InAddr kGroup = InAddr::from_octets(239, 1, 2, 3);
 const InAddr kGroup2 = InAddr::from_octets(239, 1, 2, 4);
 const InAddr kSrcA = InAddr::from_octets(192, 0, 2, 50);
 const InAddr kSrcB = InAddr::from_octets(192, 0, 2, 51);
-
-std::array<uint8_t, 6> group_mac(InAddr g) {
-  return {0x01,
-          0x00,
-          0x5e,
-          static_cast<uint8_t>((g.v >> 16) & 0x7f),
-          static_cast<uint8_t>(g.v >> 8),
-          static_cast<uint8_t>(g.v)};
-}
-
-template <typename T>
-std::span<const std::byte> raw(const T& v) {
-  return {reinterpret_cast<const std::byte*>(&v), sizeof v};
-}
-
-in_addr in(InAddr a) { return in_addr{htonl(a.v)}; }
 
 ip_mreq mreq(InAddr group, InAddr ifaddr) { return ip_mreq{in(group), in(ifaddr)}; }
 
