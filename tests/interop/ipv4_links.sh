@@ -35,8 +35,8 @@ exercise() {
 }
 
 # --- devnp-packet on a veth --------------------------------------------------
-lx=$(it_ns lx)
-st=$(it_ns st)
+it_ns lx lx
+it_ns st st
 it_veth "$lx" veth-lx "$st" veth-st
 ip -n "$lx" addr add 192.0.2.1/24 dev veth-lx
 # Default offloads on the Linux end: GSO super-frames and partial checksums
@@ -78,7 +78,7 @@ else
 fi
 
 # --- devnp-tap: the TAP is io-pkt's link to its own namespace's kernel -------
-tp=$(it_ns tap)
+it_ns tp tap
 it_iopkt "$tp" "$it_work/tap" 2 -d tap ifname=iotap0,up
 ip -n "$tp" addr add 192.0.2.1/24 dev iotap0
 SOCK=$it_work/tap ifconfig en0 192.0.2.2/24

@@ -37,13 +37,15 @@ it_cleanup() {
 }
 trap it_cleanup EXIT
 
-# it_ns NAME -> creates namespace "$it_id-NAME" with lo up; prints its name.
+# it_ns VAR NAME: creates namespace "$it_id-NAME" with lo up, remembers it
+# for cleanup and stores its name in VAR. (Not called as $(it_ns ...): a
+# command substitution is a subshell, and the cleanup list would be lost.)
 it_ns() {
-  local ns="$it_id-$1"
+  local ns="$it_id-$2"
   ip netns add "$ns"
   ip -n "$ns" link set lo up
   it_netns+=("$ns")
-  echo "$ns"
+  printf -v "$1" '%s' "$ns"
 }
 
 # it_veth NS_A IF_A NS_B IF_B: a veth pair between two namespaces, both up.
