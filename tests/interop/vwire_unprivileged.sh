@@ -40,6 +40,9 @@ check_output "ping B -> A" "packets received" "${as_user[@]}" env SOCK=$B ping -
 it_bg "${as_user[@]}" env SOCK=$A udpecho server 9009
 sleep 0.3
 check_output "UDP B -> A" "[1-9][0-9]* received" "${as_user[@]}" env SOCK=$B udpecho client -c 10 -i 20 -W 500 192.0.2.1 9009
+it_bg "${as_user[@]}" env SOCK=$B udpecho server 9010
+sleep 0.3
+check_output "UDP A -> B" "[1-9][0-9]* received" "${as_user[@]}" env SOCK=$A udpecho client -c 10 -i 20 -W 500 192.0.2.2 9010
 
 # The router-less path.
 check "a reject route" env SOCK=$A route add -net 203.0.113.0/24 -reject
