@@ -104,6 +104,18 @@ bool may_open_ping_socket(const AccessPolicy& policy, const ClientCred& cred) {
   return inside(cred.gid) || std::any_of(cred.groups.begin(), cred.groups.end(), inside);
 }
 
+uint32_t fib_for(const AccessPolicy& policy, const ClientCred& cred) {
+  if (!cred.known) {
+    return 0;
+  }
+  for (const auto& [gid, fib] : policy.fib_by_group) {
+    if (cred.in_group(gid)) {
+      return fib;
+    }
+  }
+  return 0;
+}
+
 bool may_connect(const AccessPolicy& policy, const ClientCred& cred) {
   if (!policy.endpoint_group) {
     return true;

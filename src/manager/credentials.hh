@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace iopkt {
@@ -41,7 +42,13 @@ struct AccessPolicy {
   std::optional<gid_t> endpoint_group;  // endpoint_group: who may connect at all
   int64_t lowportmax = 1023;            // net.inet.ip.lowportmax: ports up to it need privilege
   std::string ping_group_range = "0 2147483647";  // net.inet.ping_group_range
+  // mfib_gid_map: (group, FIB) in the order given.
+  std::vector<std::pair<gid_t, uint32_t>> fib_by_group;
 };
+
+// The FIB of a client's sockets: the first mfib_gid_map entry whose group
+// the client has (primary or supplementary), else FIB 0.
+uint32_t fib_for(const AccessPolicy& policy, const ClientCred& cred);
 
 enum class Privilege : uint8_t {
   kConfigure,  // CAP_NET_ADMIN: interfaces, addresses, routes, ARP, sysctl -w, mount

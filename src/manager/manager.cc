@@ -340,6 +340,11 @@ Result<void, std::string> Manager::load_protocol(const ModuleSpec& spec) {
 
 Result<void, std::string> Manager::init_policy() {
   const TcpipOptions& t = opts_.tcpip;
+  for (const auto& [gid, fib] : t.mfib_map) {
+    policy_.fib_by_group.emplace_back(static_cast<gid_t>(gid), fib);
+    log_msg(LOG_INFO, "tcpip: mfib_gid_map: group %u uses FIB %u", static_cast<unsigned>(gid),
+            static_cast<unsigned>(fib));
+  }
   if (t.rgroup_allowed) {
     policy_.admin_group = static_cast<gid_t>(*t.rgroup_allowed);
     log_msg(LOG_INFO, "tcpip: rgroup_allowed: group %u may configure the stack",
@@ -927,7 +932,7 @@ void Manager::timer_thread() {
 
 // --- clients ----------------------------------------------------------------
 
-Result<int, Errno> Manager::create_socket_locked(int domain, int type, int protocol) {
+Result<int, Errno> Manager::create_socket_locked(int domain, int type, int protocol, uint32_t fib) {
   if (type == SOCK_STREAM) {
     // The core carries TCP, but the client data path for byte streams
     // (a SOCK_STREAM channel, accept passing descriptors, connect
@@ -939,6 +944,7 @@ Result<int, Errno> Manager::create_socket_locked(int domain, int type, int proto
   if (!so) {
     return Err(so.error());
   }
+  stack_->so_find(*so)->fib = fib;  // mfib_gid_map
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     int e = errno;

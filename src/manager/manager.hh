@@ -62,7 +62,8 @@ class Manager : private IfDriverHooks, public ControlContext {
   Result<void, DriverError> mount_driver_locked(const std::string& name,
                                                 const std::string& options) override;
   Result<void, Errno> destroy_interface_locked(const std::string& name) override;
-  Result<int, Errno> create_socket_locked(int domain, int type, int protocol) override;
+  Result<int, Errno> create_socket_locked(int domain, int type, int protocol,
+                                          uint32_t fib) override;
   Channel* channel_by_client_fd(int fd) override;
   void drain_channel_locked(Channel& ch) override;
   const AccessPolicy& policy() const override { return policy_; }

@@ -56,7 +56,6 @@ constexpr size_t kMaxPrefix = 1024;
 
 constexpr std::string_view kRoutingWork = "the IPv4 forwarding and routing work";
 constexpr std::string_view kTcpWork = "the TCP work";
-constexpr std::string_view kAccessWork = "the access-control work (multiple FIBs)";
 constexpr std::string_view kIpsecWork = "the IPsec work";
 constexpr std::string_view kTunTapWork = "the TUN/TAP work";
 constexpr std::string_view kPoolWork = "the memory-pool work";
@@ -138,8 +137,6 @@ constexpr TcpipOptionInfo kTcpipOptions[] = {
      .int_field = &TcpipOptions::mclbytes},
     {.name = "mfib_gid_map",
      .kind = Kind::kGidFibMap,
-     .status = Status::kPlanned,
-     .arrives_with = kAccessWork,
      .description = "map supplementary group ids to FIBs: GID=FIB;... or GID;GID...",
      .string_field = &TcpipOptions::mfib_gid_map},
     {.name = "mtag_cache",

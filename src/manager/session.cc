@@ -713,7 +713,8 @@ CtlReply handle_request(ControlContext& ctx, const Session& session, const iopkt
           !may_open_ping_socket(ctx.policy(), session.cred)) {
         return error_reply(EACCES);
       }
-      auto r = ctx.create_socket_locked(req.domain, req.type, req.protocol);
+      auto r = ctx.create_socket_locked(req.domain, req.type, req.protocol,
+                                        fib_for(ctx.policy(), session.cred));
       if (!r) {
         return error_reply(r.error().value);
       }

@@ -46,7 +46,8 @@ class ControlContext {
   virtual Result<void, Errno> destroy_interface_locked(const std::string& name) = 0;
   // Creates the socket and its channel; returns the client's end, which the
   // caller sends and then closes.
-  virtual Result<int, Errno> create_socket_locked(int domain, int type, int protocol) = 0;
+  virtual Result<int, Errno> create_socket_locked(int domain, int type, int protocol,
+                                                  uint32_t fib) = 0;
   virtual Channel* channel_by_client_fd(int fd) = 0;
   virtual void drain_channel_locked(Channel& ch) = 0;
   // Who may do what (issue 9), and the rate-limited log of refusals.

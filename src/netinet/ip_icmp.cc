@@ -475,7 +475,7 @@ Result<void, Errno> ping_connect(Stack& stack, Socket& so, const SockAddr& addr)
   if (addr.family != AF_INET) {
     return Err(Errno{EAFNOSUPPORT});
   }
-  auto route = ip_route_lookup(stack, addr.in);
+  auto route = ip_route_lookup(stack, addr.in, so.fib);
   if (!route) {
     return Err(Errno{ip_output_errno(route.error())});
   }

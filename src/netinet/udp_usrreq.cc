@@ -145,7 +145,7 @@ Result<void, Errno> udp_connect(Stack& stack, Socket& so, const SockAddr& addr) 
   // (in_mcast.cc); Linux lets a UDP socket connect to one.
   InMcastSend mo = in_mcast_send_options(stack, so);
   auto route = addr.in.is_multicast() ? in_mcast_route(stack, addr.in, mo.ifindex, mo.if_addr)
-                                      : ip_route_lookup(stack, addr.in);
+                                      : ip_route_lookup(stack, addr.in, so.fib);
   if (!route) {
     return Err(Errno{ip_output_errno(route.error())});
   }

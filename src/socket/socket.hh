@@ -102,6 +102,9 @@ class Socket {
   int so_error = 0;                           // pending asynchronous error (SO_ERROR)
   bool cant_send = false, cant_recv = false;  // after shutdown
   uint8_t ip_ttl = 64, ip_tos = 0;
+  // The routing table this socket's traffic uses: chosen when it is created
+  // from its creator's groups (tcpip mfib_gid_map), 0 otherwise.
+  uint32_t fib = 0;
   bool hdrincl = false;    // raw sockets: the caller writes the IP header (IP_HDRINCL)
   uint32_t inp_flags = 0;  // kInpRecv*
 

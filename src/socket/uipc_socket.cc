@@ -508,6 +508,7 @@ Result<void, Errno> in_send_route(Stack& stack, const Socket& so, const DgramSen
   }
   args.src = src;
   args.dst = dst;
+  args.fib = so.fib;
   args.ttl = opts != nullptr && opts->ttl >= 0 ? static_cast<uint8_t>(opts->ttl) : so.ip_ttl;
   args.tos = opts != nullptr && opts->tos >= 0 ? static_cast<uint8_t>(opts->tos) : so.ip_tos;
   args.route = nullptr;
@@ -530,7 +531,7 @@ Result<void, Errno> in_send_route(Stack& stack, const Socket& so, const DgramSen
       return Err(Errno{ENETUNREACH});
     }
     Ifnet* owner = stack.in_local_ifnet(dst);
-    auto r = ip_route_lookup(stack, dst);
+    auto r = ip_route_lookup(stack, dst, so.fib);
     if (dst.is_loopback() || owner != nullptr) {
       if (!r || (ifp != &stack.loopback() && ifp != owner)) {
         return Err(Errno{ENETUNREACH});
@@ -554,7 +555,7 @@ Result<void, Errno> in_send_route(Stack& stack, const Socket& so, const DgramSen
     args.route = &route;
   } else if (src.is_any()) {
     // The source must be known before the transport checksum is.
-    auto r = ip_route_lookup(stack, dst);
+    auto r = ip_route_lookup(stack, dst, so.fib);
     if (!r) {
       ++stack.ip.stat.noroute;  // counted as ip_output would
       return Err(Errno{ip_output_errno(r.error())});

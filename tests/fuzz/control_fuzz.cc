@@ -13,7 +13,7 @@ using iopkt::test::BareControlContext;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static BareControlContext* ctx = [] {
     auto* c = new BareControlContext(6);
-    (void)c->create_socket_locked(AF_INET, SOCK_DGRAM, 0);
+    (void)c->create_socket_locked(AF_INET, SOCK_DGRAM, 0, 0);
     c->bind_channel_to_last_socket();
     return c;
   }();

@@ -26,7 +26,8 @@ class BareControlContext : public ControlContext {
     return stack_.if_detach(name);
   }
   // Sockets are created in the stack; the "channel" is not needed here.
-  Result<int, Errno> create_socket_locked(int domain, int type, int protocol) override {
+  Result<int, Errno> create_socket_locked(int domain, int type, int protocol,
+                                          uint32_t /*fib*/) override {
     auto so = stack_.so_create(domain, type, protocol);
     if (!so) {
       return Err(so.error());

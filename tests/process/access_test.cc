@@ -265,3 +265,26 @@ TEST_F(Access, EndpointGroupRestrictsWhoConnects) {
 
 }  // namespace
 }  // namespace iopkt::test
+
+namespace iopkt::test {
+namespace {
+
+// mfib_gid_map (issue 9, point 3): a client's sockets route through the FIB
+// of its group. FIB 1 rejects 203.0.113.0/24; FIB 0 has no route there.
+TEST_F(Access, MfibGidMapChoosesTheFibByGroup) {
+  start("mfib_gid_map=4300=1");
+  EXPECT_EQ(sysctl_get(prefix_, "qnx.tcpip.mfib_gid_map"), "4300=1");
+  RunResult r = run_util("route", {"-fib", "1", "add", "-net", "203.0.113.0/24", "-reject"},
+                         {"SOCK=" + prefix_});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  RunResult member = util_as_nobody("ping", {"-c", "1", "-W", "500", "203.0.113.5"}, {"4300"});
+  EXPECT_NE(member.err.find("No route to host"), std::string::npos) << member.describe();
+  RunResult other = util_as_nobody("ping", {"-c", "1", "-W", "500", "203.0.113.5"}, {"4301"});
+  EXPECT_NE(other.err.find("Network is unreachable"), std::string::npos) << other.describe();
+  // Root, without the group, uses FIB 0 as well.
+  RunResult root = run_util("ping", {"-c", "1", "-W", "500", "203.0.113.5"}, {"SOCK=" + prefix_});
+  EXPECT_NE(root.err.find("Network is unreachable"), std::string::npos) << root.describe();
+}
+
+}  // namespace
+}  // namespace iopkt::test
