@@ -81,6 +81,23 @@ std::vector<std::byte> int_bytes(int v) {
   return out;
 }
 
+// The socket and control block behind a stream-socket call: EBADF for no
+// such socket, EOPNOTSUPP for one that is not TCP.
+struct StreamSocket {
+  Socket* so;
+  TcpCb* tp;
+};
+Result<StreamSocket, Errno> stream_socket(Stack& stack, SocketId id) {
+  Socket* so = stack.so_find(id);
+  if (so == nullptr) {
+    return Err(Errno{EBADF});
+  }
+  if (so->tcb == nullptr) {
+    return Err(Errno{EOPNOTSUPP});
+  }
+  return StreamSocket{so, so->tcb};
+}
+
 }  // namespace
 
 Result<void, Errno> tcp_attach(Stack& stack, Socket& so) {
@@ -347,26 +364,20 @@ Result<std::vector<std::byte>, Errno> tcp_getsockopt(Stack& stack, Socket& so, i
 // --- the Stack's stream-socket calls ----------------------------------------
 
 Result<void, Errno> Stack::so_listen(SocketId id, int backlog) {
-  Socket* so = so_find(id);
-  if (so == nullptr) {
-    return Err(Errno{EBADF});
+  auto ss = stream_socket(*this, id);
+  if (!ss) {
+    return Err(ss.error());
   }
-  if (so->tcb == nullptr) {
-    return Err(Errno{EOPNOTSUPP});
-  }
-  return tcp_listen(*this, *so, backlog);
+  return tcp_listen(*this, *ss->so, backlog);
 }
 
 Result<SocketId, Errno> Stack::so_accept(SocketId id) {
   tcp_gc(*this);
-  Socket* lso = so_find(id);
-  if (lso == nullptr) {
-    return Err(Errno{EBADF});
+  auto ss = stream_socket(*this, id);
+  if (!ss) {
+    return Err(ss.error());
   }
-  TcpCb* lp = lso->tcb;
-  if (lp == nullptr) {
-    return Err(Errno{EOPNOTSUPP});
-  }
+  auto [lso, lp] = *ss;
   if (lp->state != TcpFsmState::kListen) {
     return Err(Errno{EINVAL});
   }
@@ -384,6 +395,7 @@ Result<SocketId, Errno> Stack::so_accept(SocketId id) {
   so->options = lso->options;  // inherited as BSD sonewconn does
   so->ip_ttl = lso->ip_ttl;
   so->ip_tos = lso->ip_tos;
+  so->fib = lso->fib;  // the listener's routing table (mfib_gid_map)
   so->snd_hiwat = tp->snd_hiwat;
   so->rcv_hiwat = tp->rcv_hiwat;
   so->inp.laddr = tp->laddr;
@@ -402,14 +414,11 @@ Result<SocketId, Errno> Stack::so_accept(SocketId id) {
 
 Result<size_t, Errno> Stack::so_send_stream(SocketId id, std::span<const std::byte> bytes) {
   tcp_gc(*this);
-  Socket* so = so_find(id);
-  if (so == nullptr) {
-    return Err(Errno{EBADF});
+  auto ss = stream_socket(*this, id);
+  if (!ss) {
+    return Err(ss.error());
   }
-  TcpCb* tp = so->tcb;
-  if (tp == nullptr) {
-    return Err(Errno{EOPNOTSUPP});
-  }
+  auto [so, tp] = *ss;
   if (so->so_error != 0) {
     int e = so->so_error;
     so->so_error = 0;
@@ -448,14 +457,11 @@ Result<size_t, Errno> Stack::so_send_stream(SocketId id, std::span<const std::by
 
 Result<std::vector<std::byte>, Errno> Stack::so_recv_stream(SocketId id, size_t max) {
   tcp_gc(*this);
-  Socket* so = so_find(id);
-  if (so == nullptr) {
-    return Err(Errno{EBADF});
+  auto ss = stream_socket(*this, id);
+  if (!ss) {
+    return Err(ss.error());
   }
-  TcpCb* tp = so->tcb;
-  if (tp == nullptr) {
-    return Err(Errno{EOPNOTSUPP});
-  }
+  auto [so, tp] = *ss;
   if (tp->rcv_cc > 0 && max > 0) {
     size_t n = std::min(max, tp->rcv_cc);
     std::vector<std::byte> out(n);
@@ -489,14 +495,11 @@ Result<std::vector<std::byte>, Errno> Stack::so_recv_stream(SocketId id, size_t 
 }
 
 Result<TcpSocketStatus, Errno> Stack::so_stream_status(SocketId id) {
-  Socket* so = so_find(id);
-  if (so == nullptr) {
-    return Err(Errno{EBADF});
+  auto ss = stream_socket(*this, id);
+  if (!ss) {
+    return Err(ss.error());
   }
-  TcpCb* tp = so->tcb;
-  if (tp == nullptr) {
-    return Err(Errno{EOPNOTSUPP});
-  }
+  auto [so, tp] = *ss;
   TcpSocketStatus st;
   st.state = tp->state;
   st.readable = tp->rcv_cc;
