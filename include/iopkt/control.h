@@ -23,6 +23,20 @@
  * datagram crosses it as one message: struct iopkt_dgram_hdr, `cmsg_len`
  * bytes of ancillary data (struct iopkt_dgram_cmsg records), then the
  * payload.
+ *
+ * Stream (TCP) sockets: the data channel is a SOCK_STREAM socketpair and
+ * carries the connection's bytes as they are, both ways. The stack reads
+ * from it only as fast as TCP can send and writes to it only while the
+ * client's end has room. The peer's FIN is the channel's end of file; a
+ * connection that died (ECONNRESET, ETIMEDOUT, ECONNREFUSED) ends the
+ * channel both ways (reads see end of file, writes EPIPE) and the error is
+ * the socket's SO_ERROR, which libiopkt reads at end of file and EPIPE.
+ * While a connect is in progress the stack keeps the client end's send
+ * buffer full, so that it is not writable (no POLLOUT) before the
+ * handshake completes. Once the socket listens, its channel carries one
+ * struct iopkt_accept_rec per accepted connection, with the new
+ * connection's channel attached as SCM_RIGHTS: accept is one recvmsg of
+ * exactly sizeof(struct iopkt_accept_rec) bytes.
  */
 #ifndef IOPKT_CONTROL_H
 #define IOPKT_CONTROL_H
@@ -64,6 +78,7 @@ enum iopkt_ctl_type {
   IOPKT_CTL_SETSOCKOPT = 15,  /* iopkt_ctl_sockopt + fd -> (empty) */
   IOPKT_CTL_GETSOCKOPT = 16,  /* iopkt_ctl_sockopt (len = buffer size) + fd -> iopkt_ctl_sockopt */
   IOPKT_CTL_SHUTDOWN = 17,    /* iopkt_ctl_shutdown + fd -> (empty) */
+  IOPKT_CTL_LISTEN = 18,      /* iopkt_ctl_listen + fd -> (empty) */
   /* interfaces */
   IOPKT_CTL_IF_LIST = 30,     /* iopkt_ctl_list -> iopkt_ctl_if_list_reply; ENXIO: no such name */
   IOPKT_CTL_IFADDR_LIST = 31, /* iopkt_ctl_list (name "" = all) -> iopkt_ctl_ifaddr_list_reply */
@@ -131,6 +146,20 @@ struct iopkt_ctl_sockopt {
 struct iopkt_ctl_shutdown {
   int32_t how; /* SHUT_RD, SHUT_WR, SHUT_RDWR */
   uint32_t reserved;
+};
+
+struct iopkt_ctl_listen {
+  int32_t backlog; /* cut to kern.somaxconn; 0 or less admits one */
+  uint32_t reserved;
+};
+
+/* One accepted connection on a listener's channel (stream sockets, above);
+ * its channel travels with it as SCM_RIGHTS. */
+#define IOPKT_ACCEPT_MAGIC 0x43435341u /* "ASCC" */
+struct iopkt_accept_rec {
+  uint32_t magic;             /* IOPKT_ACCEPT_MAGIC */
+  uint32_t len;               /* sizeof(struct iopkt_accept_rec) */
+  struct iopkt_ctl_addr peer; /* the connection's remote address */
 };
 
 /* Paged listing: ask from `cursor` (0 first); the reply gives the next

@@ -97,6 +97,14 @@ int iopkt_getpeername(int fd, struct sockaddr* addr, socklen_t* len);
 int iopkt_setsockopt(int fd, int level, int name, const void* val, socklen_t len);
 int iopkt_getsockopt(int fd, int level, int name, void* val, socklen_t* len);
 int iopkt_shutdown(int fd, int how);
+/* Stream sockets. iopkt_accept4 takes SOCK_NONBLOCK | SOCK_CLOEXEC. A
+ * stream socket's descriptor carries the connection's bytes: read, write,
+ * poll and epoll work on it directly; iopkt_recv/iopkt_send add what a
+ * byte stream cannot carry (ECONNRESET and the like instead of end of file
+ * or EPIPE). */
+int iopkt_listen(int fd, int backlog);
+int iopkt_accept(int fd, struct sockaddr* addr, socklen_t* len);
+int iopkt_accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags);
 
 /* Data. On a datagram (SOCK_DGRAM, SOCK_RAW) stack socket each call moves
  * one datagram; MSG_DONTWAIT and MSG_PEEK act as on a kernel socket;

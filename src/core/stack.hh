@@ -137,6 +137,7 @@ class Stack {
   std::vector<SocketId> so_list() const;
   // Sockets whose receive queue or error changed since the last call.
   std::vector<SocketId> take_socket_events();
+  bool socket_events_pending() const { return !socket_events_.empty(); }
   // Called by protocols when a socket has something new for its owner.
   void so_wakeup(Socket& so);
 
@@ -161,6 +162,12 @@ class Stack {
   // when nothing is there yet; a pending error (ECONNRESET, ETIMEDOUT,
   // ECONNREFUSED) once the data before it was read.
   Result<std::vector<std::byte>, Errno> so_recv_stream(SocketId so, size_t max);
+  // The same without a copy: `sink` sees the received bytes as segments
+  // and returns how many it took from the front; those leave the receive
+  // buffer (and a window update may go out). Returns the bytes taken (0
+  // when nothing is queued; errors and end of file are so_stream_status's).
+  size_t so_recv_stream_to(
+      SocketId so, const std::function<size_t(std::span<const std::span<const std::byte>>)>& sink);
   Result<TcpSocketStatus, Errno> so_stream_status(SocketId so);
 
   // --- protocols' state ---

@@ -393,6 +393,7 @@ Result<void, std::string> Manager::start() {
   }
   epoll_add(epfd_, wake_fd_, EPOLLIN, ev_key(kEvWake, 0));
   io_buf_.resize(sizeof(iopkt_dgram_hdr) + IOPKT_DGRAM_CMSG_MAX + 65536 + 1);
+  stream_buf_.resize(65536);
 
   for (const auto& p : opts_.protocols) {
     if (auto r = load_protocol(p); !r) {
@@ -872,7 +873,11 @@ void Manager::apply_link_states_locked() {
 
 void Manager::flush_locked() {
   apply_link_states_locked();
-  for (int round = 0; round < 16; ++round) {
+  // Serving a socket can make more work: a stream channel's bytes sent
+  // over lo0 wake the socket at the other end, whose channel wants serving
+  // in turn. Rounds until nothing is left (bounded; the rest goes to the
+  // timer thread at once, arm_timer_locked).
+  auto flush_tx = [this] {
     for (Ifnet* ifp : stack_->take_tx_pending()) {
       auto it = driver_ifs_.find(ifp->index);
       if (it == driver_ifs_.end()) {
@@ -881,12 +886,23 @@ void Manager::flush_locked() {
       }
       tx_flush_locked(*ifp, *it->second);
     }
-    if (!stack_->work_pending()) {
+  };
+  for (int round = 0; round < 16; ++round) {
+    flush_tx();
+    bool more = false;
+    if (stack_->work_pending()) {
+      stack_->advance(now());
+      more = true;
+    }
+    if (stack_->socket_events_pending()) {
+      deliver_socket_events_locked();
+      more = true;
+    }
+    if (!more) {
       break;
     }
-    stack_->advance(now());
   }
-  deliver_socket_events_locked();
+  flush_tx();
   arm_timer_locked();
 }
 
@@ -894,8 +910,8 @@ void Manager::flush_locked() {
 
 void Manager::arm_timer_locked() {
   auto next = stack_->next_deadline();
-  if (stack_->work_pending()) {
-    next = now();  // leftover deferred input: run again at once
+  if (stack_->work_pending() || stack_->socket_events_pending()) {
+    next = now();  // leftover deferred input or wake-ups: run again at once
   }
   if (!next || *next >= armed_deadline_) {
     return;
@@ -932,19 +948,23 @@ void Manager::timer_thread() {
 
 // --- clients ----------------------------------------------------------------
 
+uint64_t Manager::channel_event_key(int fd) {
+  return ev_key(kEvChannel, static_cast<uint64_t>(fd));
+}
+
 Result<int, Errno> Manager::create_socket_locked(int domain, int type, int protocol, uint32_t fib) {
-  if (type == SOCK_STREAM) {
-    // The core carries TCP, but the client data path for byte streams
-    // (a SOCK_STREAM channel, accept passing descriptors, connect
-    // readiness) is the TCP issue's next step: refuse rather than hand out
-    // a socket that cannot carry data.
-    return Err(Errno{EPROTONOSUPPORT});
-  }
   auto so = stack_->so_create(domain, type, protocol);
   if (!so) {
     return Err(so.error());
   }
   stack_->so_find(*so)->fib = fib;  // mfib_gid_map
+  if (type == SOCK_STREAM) {
+    auto fd = make_stream_channel_locked(*so);
+    if (!fd) {
+      stack_->so_close(*so);
+    }
+    return fd;
+  }
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     int e = errno;
@@ -974,14 +994,27 @@ Channel* Manager::channel_by_client_fd(int fd) {
   return it == channels_by_ino_.end() ? nullptr : it->second;
 }
 
-void Manager::drain_channel_locked(Channel& ch) { channel_input(ch); }
+void Manager::drain_channel_locked(Channel& ch) {
+  if (ch.stream) {
+    stream_service_locked(ch, 0);
+  } else {
+    channel_input(ch);
+  }
+}
 
 void Manager::close_channel_locked(Channel& ch) {
   int fd = ch.fd;
   stack_->so_close(ch.socket);
   channels_by_ino_.erase(ch.client_ino);
   channels_by_socket_.erase(ch.socket);
-  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  for (int* extra : {&ch.connect_fd, &ch.accept_fd}) {
+    if (*extra >= 0) {
+      close(*extra);
+    }
+  }
+  if (ch.registered) {
+    epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  }
   close(fd);
   channels_.erase(fd);  // ch is gone
 }
@@ -1164,7 +1197,12 @@ void Manager::pump_to_client_locked(Channel& ch) {
 void Manager::deliver_socket_events_locked() {
   for (SocketId id : stack_->take_socket_events()) {
     auto it = channels_by_socket_.find(id);
-    if (it != channels_by_socket_.end()) {
+    if (it == channels_by_socket_.end()) {
+      continue;
+    }
+    if (it->second->stream) {
+      stream_service_locked(*it->second, 0);
+    } else {
       pump_to_client_locked(*it->second);
     }
   }
@@ -1302,7 +1340,20 @@ void Manager::run(int signal_fd) {
   }
   epoll_event evs[64];
   while (!stopping_.load()) {
-    int n = epoll_wait(epfd_, evs, 64, -1);
+    // Finished stream channels are checked once a second while there are
+    // any (their clients' ends closing makes no event).
+    int timeout = -1;
+    if (!finished_.empty()) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= next_sweep_) {
+        std::lock_guard<std::mutex> g(mu_);
+        sweep_finished_locked();
+        flush_locked();
+        next_sweep_ = now + std::chrono::seconds(1);
+      }
+      timeout = 1000;
+    }
+    int n = epoll_wait(epfd_, evs, 64, timeout);
     for (int i = 0; i < n && !stopping_.load(); ++i) {
       uint64_t key = evs[i].data.u64;
       int fd = static_cast<int>(ev_val(key));
@@ -1337,12 +1388,19 @@ void Manager::run(int signal_fd) {
           break;
         }
         case kEvChannel: {
+          // Locked first: packet threads open and close stream channels
+          // (accepted connections, finished ones) under the lock.
+          std::lock_guard<std::mutex> g(mu_);
           auto it = channels_.find(fd);
           if (it == channels_.end()) {
             break;
           }
-          std::lock_guard<std::mutex> g(mu_);
           Channel& ch = *it->second;
+          if (ch.stream) {
+            stream_service_locked(ch, evs[i].events);
+            flush_locked();
+            break;
+          }
           if (evs[i].events & EPOLLOUT) {
             pump_to_client_locked(ch);
           }
@@ -1392,10 +1450,20 @@ void Manager::shutdown() {
     }
     for (auto& [fd, ch] : channels_) {
       close(fd);
+      for (int extra : {ch->connect_fd, ch->accept_fd}) {
+        if (extra >= 0) {
+          close(extra);
+        }
+      }
     }
     channels_.clear();
+    finished_.clear();
     channels_by_ino_.clear();
     channels_by_socket_.clear();
+    if (diag_fd_ >= 0) {
+      close(diag_fd_);
+      diag_fd_ = -1;
+    }
     for (auto& [fd, s] : sessions_) {
       close(fd);
     }

@@ -66,6 +66,10 @@ class Manager : private IfDriverHooks, public ControlContext {
                                           uint32_t fib) override;
   Channel* channel_by_client_fd(int fd) override;
   void drain_channel_locked(Channel& ch) override;
+  Result<void, Errno> stream_connect_locked(Channel& ch, int client_fd,
+                                            const SockAddr& to) override;
+  Result<void, Errno> stream_listen_locked(Channel& ch, int backlog) override;
+  Result<void, Errno> stream_shutdown_locked(Channel& ch, int client_fd, int how) override;
   const AccessPolicy& policy() const override { return policy_; }
   void log_denied(const Session& session, const char* what) override;
 
@@ -93,6 +97,17 @@ class Manager : private IfDriverHooks, public ControlContext {
   void pump_to_client_locked(Channel& ch);
   void channel_input(Channel& ch);
   void close_channel_locked(Channel& ch);
+  static uint64_t channel_event_key(int fd);
+  // stream channels (stream_channel.cc)
+  Result<int, Errno> make_stream_channel_locked(SocketId so);
+  void stream_service_locked(Channel& ch, uint32_t events);
+  void stream_listener_locked(Channel& ch, uint32_t events);
+  void stream_connect_done_locked(Channel& ch);
+  void stream_set_interest_locked(Channel& ch, uint32_t events);
+  void stream_unregister_locked(Channel& ch);
+  void stream_finish_locked(Channel& ch);
+  bool client_end_alive(ino_t ino);
+  void sweep_finished_locked();
   void arm_timer_locked();
   void accept_clients();
   void session_readable(Session& s);
@@ -150,8 +165,14 @@ class Manager : private IfDriverHooks, public ControlContext {
   std::unordered_map<int, std::unique_ptr<Channel>> channels_;  // by stack-end fd
   std::unordered_map<ino_t, Channel*> channels_by_ino_;
   std::unordered_map<SocketId, Channel*> channels_by_socket_;
-  std::vector<std::byte> io_buf_;   // main-thread scratch for channel input
-  std::vector<std::byte> ctl_buf_;  // main-thread scratch for control requests
+  // Finished stream channels, by the inode of the client's end: the socket
+  // stays until that end is gone (stream_channel.cc).
+  std::unordered_map<ino_t, std::unique_ptr<Channel>> finished_;
+  std::chrono::steady_clock::time_point next_sweep_{};
+  int diag_fd_ = -1;                   // NETLINK_SOCK_DIAG, for the sweep
+  std::vector<std::byte> stream_buf_;  // stream channel scratch (lock held)
+  std::vector<std::byte> io_buf_;      // main-thread scratch for channel input
+  std::vector<std::byte> ctl_buf_;     // main-thread scratch for control requests
   std::string hostname_;
   std::unique_ptr<Callout> hostname_callout_;  // confstr_monitor
   Thread timer_thread_;

@@ -513,6 +513,9 @@ CtlReply do_socket_request(ControlContext& ctx, const ClientCred& session, const
         }
         return from_result(s.so_bind(so, a));
       }
+      if (ch->stream) {
+        return from_result(ctx.stream_connect_locked(*ch, passed_fd, a));
+      }
       return from_result(s.so_connect(so, a));
     }
     case IOPKT_CTL_GETSOCKNAME:
@@ -549,7 +552,21 @@ CtlReply do_socket_request(ControlContext& ctx, const ClientCred& session, const
     case IOPKT_CTL_SHUTDOWN: {
       iopkt_ctl_shutdown req{};
       read_body(body, req);
+      if (req.how != SHUT_RD && req.how != SHUT_WR && req.how != SHUT_RDWR) {
+        return error_reply(EINVAL);
+      }
+      if (ch->stream) {
+        return from_result(ctx.stream_shutdown_locked(*ch, passed_fd, req.how));
+      }
       return from_result(s.so_shutdown(so, req.how));
+    }
+    case IOPKT_CTL_LISTEN: {
+      iopkt_ctl_listen req{};
+      read_body(body, req);
+      if (!ch->stream) {
+        return error_reply(EOPNOTSUPP);  // as Linux for datagram sockets
+      }
+      return from_result(ctx.stream_listen_locked(*ch, req.backlog));
     }
     default:
       return error_reply(EOPNOTSUPP);
@@ -630,6 +647,8 @@ long request_body_size(uint16_t type) {
       return sizeof(iopkt_ctl_sockopt);
     case IOPKT_CTL_SHUTDOWN:
       return sizeof(iopkt_ctl_shutdown);
+    case IOPKT_CTL_LISTEN:
+      return sizeof(iopkt_ctl_listen);
     case IOPKT_CTL_IF_LIST:
     case IOPKT_CTL_IFADDR_LIST:
     case IOPKT_CTL_SYSCTL_LIST:
@@ -729,6 +748,7 @@ CtlReply handle_request(ControlContext& ctx, const Session& session, const iopkt
     case IOPKT_CTL_SETSOCKOPT:
     case IOPKT_CTL_GETSOCKOPT:
     case IOPKT_CTL_SHUTDOWN:
+    case IOPKT_CTL_LISTEN:
       return do_socket_request(ctx, session.cred, hdr, body, passed_fd);
     case IOPKT_CTL_IF_LIST:
     case IOPKT_CTL_IFADDR_LIST:

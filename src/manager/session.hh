@@ -20,12 +20,27 @@
 
 namespace iopkt {
 
-// A socket's data channel: the stack's end of the client's socketpair.
+// A socket's data channel: the stack's end of the client's socketpair
+// (SOCK_SEQPACKET for datagram sockets, SOCK_STREAM for TCP; control.h).
 struct Channel {
-  int fd = -1;
+  int fd = -1;  // -1: a finished stream channel (manager/stream_channel.cc)
   SocketId socket = 0;
   ino_t client_ino = 0;   // inode of the client's end: how requests name it
   bool want_out = false;  // EPOLLOUT armed: the client is not reading
+
+  // --- stream channels (manager/stream_channel.cc) ---
+  bool stream = false;
+  bool listener = false;        // carries accepted connections (iopkt_accept_rec)
+  bool client_wr_done = false;  // read end of file: the client will write no more
+  bool wr_done = false;         // nothing more goes to the client (end of file, or it is gone)
+  bool client_gone = false;     // the client closed its end (its last bytes may still be read)
+  bool registered = true;       // in the main loop's epoll set
+  uint32_t events = 0;          // the interest registered
+  int connect_fd = -1;          // while connecting: the client's end, held full of filler
+  int saved_sndbuf = 0;         // its SO_SNDBUF before the filler
+  size_t filler = 0;            // filler bytes to discard before the client's own
+  int accept_fd = -1;           // listener: an accepted connection's channel waiting for room
+  iopkt_accept_rec accept_rec{};
 };
 
 struct Session {
@@ -50,6 +65,12 @@ class ControlContext {
                                                   uint32_t fib) = 0;
   virtual Channel* channel_by_client_fd(int fd) = 0;
   virtual void drain_channel_locked(Channel& ch) = 0;
+  // Stream sockets: the calls whose effect reaches the channel. `client_fd`
+  // is the client's end, passed with the request.
+  virtual Result<void, Errno> stream_connect_locked(Channel& ch, int client_fd,
+                                                    const SockAddr& to) = 0;
+  virtual Result<void, Errno> stream_listen_locked(Channel& ch, int backlog) = 0;
+  virtual Result<void, Errno> stream_shutdown_locked(Channel& ch, int client_fd, int how) = 0;
   // Who may do what (issue 9), and the rate-limited log of refusals.
   virtual const AccessPolicy& policy() const = 0;
   virtual void log_denied(const Session& session, const char* what) = 0;

@@ -494,6 +494,29 @@ Result<std::vector<std::byte>, Errno> Stack::so_recv_stream(SocketId id, size_t 
   return Err(Errno{EAGAIN});
 }
 
+size_t Stack::so_recv_stream_to(
+    SocketId id, const std::function<size_t(std::span<const std::span<const std::byte>>)>& sink) {
+  auto ss = stream_socket(*this, id);
+  if (!ss || ss->tp->rcv_cc == 0) {
+    return 0;
+  }
+  TcpCb* tp = ss->tp;
+  auto segs = tp->rcv_buf.segments();
+  size_t n = std::min(sink(segs), tp->rcv_cc);
+  if (n == 0) {
+    return 0;
+  }
+  tp->rcv_buf.trim_front(n);
+  tp->rcv_cc -= n;
+  if (tp->rcv_cc == 0) {
+    tp->rcv_buf.reset();
+  }
+  tp->user_read = true;
+  tcp_output(*this, *tp);  // a window update if the window opened enough
+  netisr_run();
+  return n;
+}
+
 Result<TcpSocketStatus, Errno> Stack::so_stream_status(SocketId id) {
   auto ss = stream_socket(*this, id);
   if (!ss) {

@@ -39,13 +39,27 @@ class BareControlContext : public ControlContext {
     return fd == kFakeSocketFd && last_socket_ != 0 ? &channel_ : nullptr;
   }
   void drain_channel_locked(Channel&) override {}
+  // No channel to fill or shut: the core's calls alone.
+  Result<void, Errno> stream_connect_locked(Channel& ch, int, const SockAddr& to) override {
+    return stack_.so_connect(ch.socket, to);
+  }
+  Result<void, Errno> stream_listen_locked(Channel& ch, int backlog) override {
+    return stack_.so_listen(ch.socket, backlog);
+  }
+  Result<void, Errno> stream_shutdown_locked(Channel& ch, int, int how) override {
+    return stack_.so_shutdown(ch.socket, how);
+  }
   const AccessPolicy& policy() const override { return policy_; }
   void log_denied(const Session&, const char*) override { ++denied; }
   AccessPolicy policy_;
   int denied = 0;
 
   static constexpr int kFakeSocketFd = 1000000;  // never a real fd
-  void bind_channel_to_last_socket() { channel_.socket = last_socket_; }
+  void bind_channel_to_last_socket() {
+    channel_.socket = last_socket_;
+    const Socket* so = stack_.so_find(last_socket_);
+    channel_.stream = so != nullptr && so->type == SOCK_STREAM;
+  }
 
  private:
   Stack stack_;

@@ -10,7 +10,7 @@ set -euo pipefail
 : "${IOPKT_BIN_DIR:?set by ctest}"
 : "${IOPKT_MODULE_DIR:?set by ctest}"
 top_build=$(dirname "$IOPKT_BIN_DIR")
-export PATH="$IOPKT_BIN_DIR:$top_build/examples:$PATH"
+export PATH="$IOPKT_BIN_DIR:$top_build/examples:$top_build/tests/interop-tools:$PATH"
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "SKIP: interop tests need root (network namespaces)"

@@ -113,10 +113,50 @@ int bind_udp(uint16_t port) {
   return r == 0 ? 0 : errno;
 }
 
+// As nobody: a TCP listener on 127.0.0.1:port, a connection to it, one
+// byte across, and a UDP socket connected to it; 0, or the failing step.
+int tcp_and_udp_on(uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  auto* sa = reinterpret_cast<sockaddr*>(&a);
+  int l = iopkt_socket(AF_INET, SOCK_STREAM, 0);
+  if (l < 0 || iopkt_bind(l, sa, sizeof a) != 0) {
+    return l < 0 ? 1 : 2;
+  }
+  if (iopkt_listen(l, 4) != 0) {
+    return 3;
+  }
+  int c = iopkt_socket(AF_INET, SOCK_STREAM, 0);
+  if (c < 0 || iopkt_connect(c, sa, sizeof a) != 0) {
+    return 4;
+  }
+  int s = iopkt_accept(l, nullptr, nullptr);
+  char b = 0;
+  if (s < 0 || iopkt_send(c, "!", 1, 0) != 1 || iopkt_recv(s, &b, 1, 0) != 1 || b != '!') {
+    return 5;
+  }
+  int u = iopkt_socket(AF_INET, SOCK_DGRAM, 0);
+  if (u < 0 || iopkt_connect(u, sa, sizeof a) != 0) {
+    return 6;
+  }
+  return 0;
+}
+
 TEST_F(Access, AnyUserMayUseSocketsButNotLowPortsOrRawSockets) {
   start();
   EXPECT_EQ(as_user([] { return bind_udp(8080); }), 0);
+  EXPECT_EQ(as_user([] { return tcp_and_udp_on(8080); }), 0);
   EXPECT_EQ(as_user([] { return bind_udp(80); }), EACCES);
+  EXPECT_EQ(as_user([] {
+              int fd = iopkt_socket(AF_INET, SOCK_STREAM, 0);
+              sockaddr_in a{};
+              a.sin_family = AF_INET;
+              a.sin_port = htons(80);
+              return iopkt_bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 ? 0 : errno;
+            }),
+            EACCES);
   EXPECT_EQ(as_user([] {
               int fd = iopkt_socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
               return fd >= 0 ? 0 : errno;

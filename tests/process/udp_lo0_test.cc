@@ -350,24 +350,3 @@ TEST_F(ProcessUdpLo0, StackGoneIsReported) {
 
 }  // namespace
 }  // namespace iopkt::test
-
-namespace iopkt::test {
-namespace {
-
-// TCP lives in the core, but its client data path does not exist yet: a
-// stream socket is refused rather than handed out unable to carry data.
-class ProcessStreamSockets : public ProcessTest {};
-
-TEST_F(ProcessStreamSockets, AreRefusedUntilTheirDataPathExists) {
-  const std::string prefix = path("s");
-  IoPktRun run = start_instance(4, 1, prefix);
-  ASSERT_TRUE(run.start.ok()) << run.start.describe();
-  setenv("SOCK", prefix.c_str(), 1);
-  iopkt_disconnect();
-  errno = 0;
-  EXPECT_EQ(iopkt_socket(AF_INET, SOCK_STREAM, 0), -1);
-  EXPECT_EQ(errno, EPROTONOSUPPORT);
-}
-
-}  // namespace
-}  // namespace iopkt::test

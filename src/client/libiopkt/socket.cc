@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -467,6 +468,72 @@ ssize_t dgram_recvmsg(int fd, const SockInfo& info, msghdr* m, int flags) {
 }  // namespace
 }  // namespace iopkt::client
 
+namespace iopkt::client {
+namespace {
+
+// --- stream sockets --------------------------------------------------------
+
+// The connection's pending error (SO_ERROR, which reading clears), or 0.
+int stream_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  iopkt_ctl_sockopt req{};
+  req.level = SOL_SOCKET;
+  req.name = SO_ERROR;
+  req.len = sizeof err;
+  iopkt_ctl_sockopt r{};
+  uint32_t rlen = sizeof r;
+  if (socket_request(fd, IOPKT_CTL_GETSOCKOPT, &req, sizeof req, &r, &rlen) != 0 ||
+      rlen < offsetof(iopkt_ctl_sockopt, value) + len || r.len < len) {
+    return 0;
+  }
+  memcpy(&err, r.value, len);
+  return err;
+}
+
+// What a byte stream cannot say: end of file or EPIPE on the channel of a
+// connection that died is the connection's error (ECONNRESET, ETIMEDOUT,
+// ECONNREFUSED), once, as a kernel TCP socket reports it.
+ssize_t stream_result(int fd, ssize_t n, bool reading) {
+  if (reading ? n == 0 : (n < 0 && errno == EPIPE)) {
+    int saved = errno;
+    int err = stream_error(fd);
+    if (err != 0) {
+      errno = err;
+      return -1;
+    }
+    errno = saved;
+  }
+  return n;
+}
+
+// A blocking connect waits for the handshake: the channel turns writable
+// when it completes or fails (control.h), then SO_ERROR tells which.
+int stream_connect_wait(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || (fl & O_NONBLOCK) != 0) {
+    return fail(EINPROGRESS);
+  }
+  pollfd p{fd, POLLOUT, 0};
+  for (;;) {
+    int r = poll(&p, 1, -1);
+    if (r > 0) {
+      break;
+    }
+    if (r < 0 && errno != EINTR) {
+      return -1;
+    }
+    if (r < 0) {
+      return fail(EINTR);  // as Linux: the connect goes on; poll for it
+    }
+  }
+  int err = stream_error(fd);
+  return err != 0 ? fail(err) : 0;
+}
+
+}  // namespace
+}  // namespace iopkt::client
+
 using iopkt::client::fail;
 using iopkt::client::lookup;
 using iopkt::client::SockInfo;
@@ -553,7 +620,96 @@ int iopkt_connect(int fd, const struct sockaddr* addr, socklen_t len) {
   if (iopkt_sockaddr_to_ctl(addr, len, &req.addr) != 0) {
     return -1;
   }
-  return iopkt::client::socket_request(fd, IOPKT_CTL_CONNECT, &req, sizeof req, nullptr, nullptr);
+  int r = iopkt::client::socket_request(fd, IOPKT_CTL_CONNECT, &req, sizeof req, nullptr, nullptr);
+  if (r != 0 && errno == EINPROGRESS) {
+    return iopkt::client::stream_connect_wait(fd);
+  }
+  return r;
+}
+
+int iopkt_listen(int fd, int backlog) {
+  if (!lookup(fd, nullptr)) {
+    return ::listen(fd, backlog);
+  }
+  iopkt_ctl_listen req{};
+  req.backlog = backlog;
+  return iopkt::client::socket_request(fd, IOPKT_CTL_LISTEN, &req, sizeof req, nullptr, nullptr);
+}
+
+int iopkt_accept(int fd, struct sockaddr* addr, socklen_t* len) {
+  return iopkt_accept4(fd, addr, len, 0);
+}
+
+int iopkt_accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) {
+  using namespace iopkt::client;
+  SockInfo s{};
+  if (!lookup(fd, &s)) {
+    return ::accept4(fd, addr, len, flags);
+  }
+  if ((flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != 0) {
+    return fail(EINVAL);
+  }
+  if (s.type != SOCK_STREAM) {
+    return fail(EOPNOTSUPP);
+  }
+  if (addr != nullptr && len == nullptr) {
+    return fail(EFAULT);
+  }
+  // One record per connection, its channel attached (control.h). Reading
+  // exactly one record keeps several acceptors (threads, prefork
+  // processes) on record boundaries.
+  iopkt_accept_rec rec{};
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
+  iovec iov{&rec, sizeof rec};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf;
+  m.msg_controllen = sizeof cbuf;
+  ssize_t n = ::recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+  int nfd = -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      memcpy(&nfd, CMSG_DATA(c), sizeof nfd);
+    }
+  }
+  if (n < 0) {
+    return -1;  // EAGAIN on a non-blocking listener with nothing waiting, EINTR
+  }
+  if (n == 0) {
+    // The channel ended: the stack is gone or the socket does not listen.
+    return fail(EINVAL, "the io-pkt listening socket's channel ended");
+  }
+  if (static_cast<size_t>(n) != sizeof rec || rec.magic != IOPKT_ACCEPT_MAGIC || nfd < 0) {
+    if (nfd >= 0) {
+      ::close(nfd);
+    }
+    return fail(EPROTO, "malformed accept record from the io-pkt stack");
+  }
+  if ((flags & SOCK_CLOEXEC) == 0 && fcntl(nfd, F_SETFD, 0) != 0) {
+    int err = errno;
+    ::close(nfd);
+    return fail(err);
+  }
+  if ((flags & SOCK_NONBLOCK) != 0 && fcntl(nfd, F_SETFL, fcntl(nfd, F_GETFL) | O_NONBLOCK) != 0) {
+    int err = errno;
+    ::close(nfd);
+    return fail(err);
+  }
+  if (addr != nullptr) {
+    sockaddr_storage ss;
+    socklen_t slen = 0;
+    if (iopkt_ctl_to_sockaddr(&rec.peer, &ss, &slen) == 0) {
+      memcpy(addr, &ss, *len < slen ? *len : slen);
+      *len = slen;
+    }
+  }
+  {
+    std::lock_guard lock(g_table_mu);
+    g_table[nfd] = SockInfo{s.domain, SOCK_STREAM, false};
+  }
+  return nfd;
 }
 
 int iopkt_getsockname(int fd, struct sockaddr* addr, socklen_t* len) {
@@ -639,8 +795,11 @@ int iopkt_shutdown(int fd, int how) {
 
 ssize_t iopkt_sendmsg(int fd, const struct msghdr* msg, int flags) {
   SockInfo s{};
-  if (!lookup(fd, &s) || !iopkt::client::is_datagram(s)) {
+  if (!lookup(fd, &s)) {
     return ::sendmsg(fd, msg, flags);
+  }
+  if (!iopkt::client::is_datagram(s)) {
+    return iopkt::client::stream_result(fd, ::sendmsg(fd, msg, flags), false);
   }
   return iopkt::client::dgram_sendmsg(fd, msg, flags);
 }
@@ -654,7 +813,7 @@ ssize_t iopkt_sendto(int fd, const void* buf, size_t len, int flags, const struc
   if (!iopkt::client::is_datagram(s)) {
     // A stream's peer is fixed: Linux TCP ignores the address, and the
     // channel (a connected socketpair) would refuse one.
-    return ::send(fd, buf, len, flags);
+    return iopkt::client::stream_result(fd, ::send(fd, buf, len, flags), false);
   }
   iovec iov{const_cast<void*>(buf), len};
   msghdr m{};
@@ -671,8 +830,11 @@ ssize_t iopkt_send(int fd, const void* buf, size_t len, int flags) {
 
 ssize_t iopkt_recvmsg(int fd, struct msghdr* msg, int flags) {
   SockInfo s{};
-  if (!lookup(fd, &s) || !iopkt::client::is_datagram(s)) {
+  if (!lookup(fd, &s)) {
     return ::recvmsg(fd, msg, flags);
+  }
+  if (!iopkt::client::is_datagram(s)) {
+    return iopkt::client::stream_result(fd, ::recvmsg(fd, msg, flags), true);
   }
   return iopkt::client::dgram_recvmsg(fd, s, msg, flags);
 }
@@ -684,7 +846,7 @@ ssize_t iopkt_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr
     return ::recvfrom(fd, buf, len, flags, from, fromlen);
   }
   if (!iopkt::client::is_datagram(s)) {
-    ssize_t n = ::recv(fd, buf, len, flags);
+    ssize_t n = iopkt::client::stream_result(fd, ::recv(fd, buf, len, flags), true);
     if (n >= 0 && fromlen != nullptr) {
       *fromlen = 0;  // as Linux TCP: a stream names no sender
     }
