@@ -1,7 +1,9 @@
 // netinet/tcp_input.cc — segment arrival, RFC 9293 §3.10.7 ("SEGMENT
 // ARRIVES"), with RFC 5961 (blind RST/SYN/data injection), RFC 7323 (window
 // scaling, timestamps, PAWS), RFC 5681 and RFC 6582 (fast retransmit,
-// NewReno recovery) and the TCP option parser of tcp.hh.
+// NewReno recovery), RFC 2018 and RFC 6675 (SACK; the scoreboard and the
+// recovery itself are in tcp_sack.cc) and the TCP option parser of tcp.hh.
+// Window growth and reduction are the congestion control's (tcp_cc.hh).
 // Read RFC 9293 §3.10, RFC 5961 and RFC 7323 before changing this file.
 //
 // Each state's handler returns a Disposition, applied in one place
@@ -192,11 +194,21 @@ Disposition tcp_input_listen(Stack& stack, TcpCb& lp, TcpSegment& seg) {
   tp->snd_hiwat = lp.so != nullptr ? lp.so->snd_hiwat : lp.snd_hiwat;
   tp->rcv_hiwat = lp.so != nullptr ? lp.so->rcv_hiwat : lp.rcv_hiwat;
   tp->nodelay = lp.nodelay;
-  tp->req_ws = lp.req_ws;
-  tp->req_ts = lp.req_ts;
-  tp->req_sack = lp.req_sack;
+  // The child routes, controls congestion and keeps alive as its
+  // listener does (Linux inherits the listener's settings).
+  tp->fib = lp.so != nullptr ? lp.so->fib : lp.fib;
+  tp->cc = lp.cc;
+  tp->cc->init(*tp);
+  tp->keepidle = lp.keepidle;
+  tp->keepintvl = lp.keepintvl;
+  tp->keepcnt = lp.keepcnt;
+  // The options offered back: the listener's, if the net.inet.tcp knobs
+  // still allow them now (Linux reads its sysctls when the SYN comes).
+  tp->req_ws = lp.req_ws && t.do_ws != 0;
+  tp->req_ts = lp.req_ts && t.do_ts != 0;
+  tp->req_sack = lp.req_sack && t.do_sack != 0;
   tp->request_r_scale = tcp_pick_rscale(*tp);
-  tp->our_mss = tcp_mss_for_route(stack, seg.src);
+  tp->our_mss = tcp_mss_for_route(stack, seg.src, tp->fib);
   tp->ts_offset = tcp_ts_offset(stack, tp->laddr, tp->lport, tp->faddr, tp->fport);
   tcp_syn_options(stack, *tp, seg);
   tp->irs = seg.seq;
@@ -262,6 +274,8 @@ Disposition tcp_input_syn_sent(Stack& stack, TcpCb& tp, TcpSegment& seg) {
     tp.snd_wl2 = seg.ack;
     tp.state = TcpFsmState::kEstablished;
     ++t.stat.connects;
+    tp.t_rcvtime = stack.now();
+    tcp_keep_start(stack, tp);
     tcp_wakeup(stack, tp);  // connected, writable
     tp.ack_now = true;
     tcp_output(stack, tp);
@@ -295,6 +309,9 @@ void tcp_reass(Stack& stack, TcpCb& tp, TcpSegment& seg) {
       auto pos = std::find_if(tp.reass.begin(), tp.reass.end(),
                               [&](const auto& e) { return seg.seq < e.first; });
       tp.reass.insert(pos, {seg.seq, std::move(seg.data)});
+      if (tp.sack_ok && seg.len > 0) {
+        tcp_sack_rcv_update(tp, seg.seq, seg.seq + seg.len);
+      }
       tp.ack_now = true;  // RFC 5681 §4.2: out of order is ACKed at once
       return;
     }
@@ -328,6 +345,7 @@ void tcp_reass(Stack& stack, TcpCb& tp, TcpSegment& seg) {
     deliver(std::move(m), end - tp.rcv_nxt);
     filled_hole = true;
   }
+  tcp_sack_rcv_trim(tp);
   // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: ACK at least every second full
   // segment, else within the delayed-ACK time; at once when a hole filled.
   if (filled_hole) {
@@ -386,9 +404,27 @@ void tcp_trim(Stack& stack, TcpCb& tp, TcpSegment& seg, uint32_t rwnd) {
 // retransmit and NewReno recovery; later ones inflate the window.
 void tcp_dupack(Stack& stack, TcpCb& tp) {
   TcpState& t = stack.tcp;
-  uint32_t seg = tp.t_maxseg - (tp.ts_ok ? 12 : 0);
+  uint32_t seg = tcp_smss(tp);
   ++t.stat.rcvdupack;
   ++tp.dupacks;
+  if (tp.sack_ok) {
+    // RFC 6675 §5: in recovery each duplicate ACK only updates the
+    // scoreboard (done) and lets tcp_output send as pipe allows. Out of it,
+    // the DupThresh-th duplicate, or a scoreboard that already shows the
+    // first segment lost (IsLost(HighACK + 1), step (5)), starts recovery,
+    // unless the ACKs are about data sent before the last recovery or
+    // timeout ended (as RFC 6582 §3.2 step 2).
+    if (tp.in_recovery) {
+      tcp_output(stack, tp);
+      return;
+    }
+    bool lost = tp.dupacks >= 3 || tcp_sack_is_lost(tp, tp.snd_una);
+    bool after_recover = !(tp.snd_una - 1 < tp.snd_recover && tp.snd_recover != tp.iss);
+    if (lost && after_recover) {
+      tcp_sack_enter_recovery(stack, tp);
+    }
+    return;
+  }
   if (tp.in_recovery) {
     if (tp.dupacks > 3) {
       tp.cwnd += seg;
@@ -405,7 +441,7 @@ void tcp_dupack(Stack& stack, TcpCb& tp) {
     return;
   }
   ++t.stat.fastretrans;
-  tp.ssthresh = std::max(tp.flight() / 2, 2 * seg);
+  tp.cc->on_loss(stack.now(), tp);
   tp.snd_recover = tp.snd_max;
   tp.in_recovery = true;
   tp.rexmt_timer.stop();
@@ -502,6 +538,10 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
     }
     return Disposition::kDropAfterAck;
   }
+  // The peer was heard: the connection is not idle (RFC 9293 §3.8.4; BSD
+  // t_rcvtime), and any keepalive probe is answered.
+  tp.t_rcvtime = stack.now();
+  tp.keep_probes = 0;
   // RFC 7323 §4.3: remember the newest timestamp of a segment that covers
   // the last ACK we sent.
   if (tp.ts_ok && seg.opts.timestamp && seg.seq <= tp.last_ack_sent &&
@@ -573,6 +613,7 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
     }
     tp.rxtshift = 0;
     ++t.stat.connects;
+    tcp_keep_start(stack, tp);
     if (TcpCb* lp = tp.listener) {
       std::erase(lp->syn_q, &tp);
       lp->accept_q.push_back(&tp);
@@ -596,16 +637,22 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
   }
   uint32_t seg_wnd = uint32_t{seg.wnd} << tp.snd_scale;
   bool ours_fin_acked = false;
+  // RFC 2018 §3 / RFC 6675 §5 Update(): the scoreboard learns the blocks.
+  const uint32_t newly_sacked = tcp_sack_input(stack, tp, seg.opts);
   if (seg.ack <= tp.snd_una) {
     bool pure_dup = seg.ack == tp.snd_una && seg.len == 0 && !seg.has(kTcpFin) &&
                     seg_wnd == tp.snd_wnd && tp.snd_una != tp.snd_max;
-    if (pure_dup) {
+    // RFC 6675 §2 "DupAck": with SACK, an ACK that SACKs new data is a
+    // duplicate even when it carries data or a new window.
+    bool sack_dup =
+        tp.sack_ok && seg.ack == tp.snd_una && newly_sacked > 0 && tp.snd_una != tp.snd_max;
+    if (pure_dup || sack_dup) {
       tcp_dupack(stack, tp);
     } else {
       tp.dupacks = 0;
     }
   } else {
-    uint32_t seg_sz = tp.t_maxseg - (tp.ts_ok ? 12 : 0);
+    uint32_t seg_sz = tcp_smss(tp);
     uint32_t acked = seg.ack - tp.snd_una;
     ++t.stat.rcvackpack;
     t.stat.rcvackbyte += acked;
@@ -626,12 +673,34 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
         tp.snd_buf.reset();
       }
     }
-    TcpSeq old_una = tp.snd_una;
     tp.snd_una = seg.ack;
     if (tp.snd_nxt < tp.snd_una) {
       tp.snd_nxt = tp.snd_una;
     }
-    if (tp.in_recovery) {
+    tcp_sack_trim(tp);
+    if (tp.in_recovery && tp.sack_ok) {
+      if (seg.ack < tp.snd_recover) {
+        // RFC 6675 §5: a partial ACK; the timer restarts (RFC 6298 §5.3)
+        // and tcp_output sends as pipe allows. A peer that negotiated SACK
+        // but sends no blocks gets NewReno's answer: the next segment is
+        // retransmitted (RFC 6582 §3.2 step 5).
+        ++t.stat.partialack;
+        if (tp.scoreboard.empty() && tp.high_rxt <= tp.snd_una) {
+          uint32_t len = std::min(seg_sz, tp.snd_max - tp.snd_una);
+          if (tcp_send_range(stack, tp, tp.snd_una, len, true)) {
+            tp.high_rxt = tp.snd_una + len;
+            ++t.stat.sack_rexmits;
+            t.stat.sack_rexmit_bytes += len;
+          }
+        }
+        tcp_set_rexmt(stack, tp);
+      } else {
+        // Recovery ends: the window is what the reduction left, no burst.
+        tp.cwnd = std::min(tp.ssthresh, tp.flight() + seg_sz);
+        tp.in_recovery = false;
+        tp.high_rxt = tp.snd_una;
+      }
+    } else if (tp.in_recovery) {
       if (seg.ack < tp.snd_recover) {
         // RFC 6582 §3.2 step 5: a partial ACK: retransmit the next hole,
         // deflate by what was acknowledged, add back one segment.
@@ -649,12 +718,9 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
         tp.cwnd = std::min(tp.ssthresh, tp.flight() + seg_sz);
         tp.in_recovery = false;
       }
-    } else if (tp.cwnd <= tp.ssthresh) {
-      tp.cwnd += std::min(acked, seg_sz);  // slow start, RFC 5681 §3.1 eq. 2
     } else {
-      tp.cwnd += std::max<uint32_t>(1, seg_sz * seg_sz / tp.cwnd);  // eq. 3
+      tp.cc->on_ack(stack.now(), tp, acked);  // slow start or congestion avoidance
     }
-    (void)old_una;
     tp.dupacks = 0;
     if (tp.snd_una == tp.snd_max) {
       tp.rexmt_timer.stop();

@@ -1,6 +1,8 @@
 // netinet/tcp_output.cc — segment transmission (BSD tcp_output.c): what to
 // send given the state, the send and congestion windows, Nagle (RFC 9293
-// §3.7.4), receiver silly-window avoidance (§3.8.6.2.2) and pending ACKs;
+// §3.7.4), receiver silly-window avoidance (§3.8.6.2.2) and pending ACKs
+// (with SACK blocks, RFC 2018 §4); in SACK recovery RFC 6675's NextSeg
+// (tcp_sack.cc) chooses the segments;
 // the option and header builders of tcp.hh; bare control segments and RSTs
 // for segments without a connection (RFC 9293 §3.10.7.1).
 //
@@ -169,6 +171,10 @@ void tcp_emit(Stack& stack, TcpCb& tp, TcpSeq seq, TcpFlags flags, Mbuf data, bo
   } else if (tp.ts_ok && !(flags & kTcpRst)) {
     f.options.timestamp = TcpOptions::Timestamp{tcp_now_ts(stack, tp), tp.ts_recent};
   }
+  if ((flags & kTcpAck) && !(flags & (kTcpSyn | kTcpRst))) {
+    // RFC 2018 §4: every ACK reports the out-of-order data held.
+    tcp_sack_fill(stack, tp, data ? static_cast<uint32_t>(data.len()) : 0u, f.options);
+  }
   size_t hlen = f.size();
   Mbuf m = data ? std::move(data) : Mbuf::alloc(stack.pool(), 0, kTcpHeadroom);
   auto h = m ? m.prepend(hlen) : std::span<std::byte>{};
@@ -201,12 +207,59 @@ void tcp_emit(Stack& stack, TcpCb& tp, TcpSeq seq, TcpFlags flags, Mbuf data, bo
   args.protocol = kIpProtoTcp;
   args.ttl = tp.so != nullptr ? tp.so->ip_ttl : static_cast<uint8_t>(stack.ip.default_ttl);
   args.tos = tp.so != nullptr ? tp.so->ip_tos : 0;
+  args.fib = tp.fib;  // the socket's routing table (mfib_gid_map)
   if (!ip_output(stack, std::move(m), args)) {
     ++t.stat.noroute;  // the retransmission timer tries again
   }
 }
 
 }  // namespace
+
+bool tcp_send_range(Stack& stack, TcpCb& tp, TcpSeq seq, uint32_t len, bool rexmit) noexcept {
+  TcpState& t = stack.tcp;
+  if (seq < tp.snd_una || len == 0) {
+    return false;
+  }
+  const uint32_t off = seq - tp.snd_una;
+  const auto cc = static_cast<uint32_t>(tp.snd_cc);
+  // The FIN sits one past the last byte once the user shut the send side.
+  const bool fin = tp.fin_queued && tcps_sent_fin(tp.state) && off + len > cc;
+  const uint32_t data_len = off < cc ? std::min(len, cc - off) : 0;
+  if (data_len == 0 && !fin) {
+    return false;
+  }
+  Mbuf data;
+  if (data_len > 0) {
+    data = tp.snd_buf.share(off, data_len);
+    if (!data) {
+      ++t.stat.noroute;
+      return false;
+    }
+  }
+  TcpFlags fl = kTcpAck;
+  if (data_len > 0 && off + data_len == cc) {
+    fl |= kTcpPsh;
+  }
+  if (fin && off + data_len == cc) {
+    fl |= kTcpFin;
+  }
+  if (rexmit) {
+    ++t.stat.sndrexmitpack;
+    t.stat.sndrexmitbyte += data_len;
+  } else if (data_len > 0) {
+    ++t.stat.sndpack;
+    t.stat.sndbyte += data_len;
+  } else {
+    ++t.stat.sndctrl;
+  }
+  tcp_emit(stack, tp, seq, fl, std::move(data), false);
+  if (!tp.rexmt_timer.pending()) {
+    tp.persist_timer.stop();
+    tp.persist_shift = 0;
+    tcp_set_rexmt(stack, tp);
+  }
+  return true;
+}
 
 void tcp_send_ctl(Stack& stack, TcpCb& tp, TcpSeq seq, TcpSeq ack, TcpFlags flags) noexcept {
   (void)ack;  // the ACK field is always RCV.NXT for a connection
@@ -289,9 +342,16 @@ void tcp_output(Stack& stack, TcpCb& tp) noexcept {
     default:
       break;
   }
-  const uint32_t segsize = tp.t_maxseg - (tp.ts_ok ? 12u : 0u);
+  const uint32_t segsize = tcp_smss(tp);
   const bool user_read = tp.user_read;
   tp.user_read = false;
+  // RFC 6675 §5: in SACK recovery what is sent, retransmissions and new
+  // data alike, is NextSeg's choice within cwnd - pipe; the loop below
+  // only sends ACKs and window updates then.
+  const bool sack_recovery = tp.in_recovery && tp.sack_ok;
+  if (sack_recovery) {
+    tcp_sack_output(stack, tp);
+  }
   // A bound on one call: a full window of the largest buffers in small
   // segments, and then some.
   for (int round = 0; round < 100000; ++round) {
@@ -301,13 +361,13 @@ void tcp_output(Stack& stack, TcpCb& tp) noexcept {
     if (off < tp.snd_cc && off < win) {
       len = std::min<uint32_t>(static_cast<uint32_t>(tp.snd_cc) - off, win - off);
     }
-    len = std::min(len, segsize);
+    len = sack_recovery ? 0 : std::min(len, segsize);
     TcpSeq fin_seq = tp.snd_una + static_cast<uint32_t>(tp.snd_cc);
     // Our FIN goes with the last byte, once the user shut the send side
     // and until it is acknowledged.
     bool fin = tp.fin_queued && tcps_sent_fin(tp.state) && tp.state != TcpFsmState::kFinWait2 &&
                tp.state != TcpFsmState::kTimeWait && tp.snd_nxt + len == fin_seq &&
-               off + len <= win + 1;
+               off + len <= win + 1 && !sack_recovery;
     bool send = false;
     if (len > 0) {
       bool last = off + len == tp.snd_cc;

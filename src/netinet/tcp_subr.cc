@@ -81,6 +81,16 @@ std::span<const TcpCounterInfo> tcpstat_fields() {
       {"partialack", &TcpStat::partialack},
       {"rttupdated", &TcpStat::rttupdated},
       {"finwait2drop", &TcpStat::finwait2drop},
+      {"sack_recovery_episode", &TcpStat::sack_recovery_episode},
+      {"sack_rexmits", &TcpStat::sack_rexmits},
+      {"sack_rexmit_bytes", &TcpStat::sack_rexmit_bytes},
+      {"sack_rcv_blocks", &TcpStat::sack_rcv_blocks},
+      {"sack_bad_blocks", &TcpStat::sack_bad_blocks},
+      {"sack_sboverflow", &TcpStat::sack_sboverflow},
+      {"sack_send_blocks", &TcpStat::sack_send_blocks},
+      {"keeptimeo", &TcpStat::keeptimeo},
+      {"keepprobe", &TcpStat::keepprobe},
+      {"keepdrops", &TcpStat::keepdrops},
   };
   return kFields;
 }
@@ -140,6 +150,8 @@ TcpCb* tcp_newcb(Stack& stack) {
   tp->req_ws = stack.tcp.do_ws != 0;
   tp->req_ts = stack.tcp.do_ts != 0;
   tp->req_sack = stack.tcp.do_sack != 0;
+  tp->cc = stack.tcp.cc_default;
+  tp->cc->init(*tp);
   tcp_timers_init(stack, *tp);
   return tp;
 }
@@ -176,9 +188,9 @@ TcpCb* tcp_lookup_listener(Stack& stack, InAddr dst, uint16_t dport) {
   return wild;
 }
 
-uint16_t tcp_mss_for_route(Stack& stack, InAddr dst) {
+uint16_t tcp_mss_for_route(Stack& stack, InAddr dst, uint32_t fib) {
   // RFC 9293 §3.7.1 / RFC 6691: MSS = MTU - 20 (IP) - 20 (TCP).
-  auto route = ip_route_lookup(stack, dst);
+  auto route = ip_route_lookup(stack, dst, fib);
   uint32_t mtu = route ? route->mtu : 576;
   return static_cast<uint16_t>(std::clamp<uint32_t>(mtu, 88, 65535) - 40);
 }
@@ -188,7 +200,7 @@ void tcp_mss_init(Stack& stack, TcpCb& tp, std::optional<uint16_t> peer_mss) {
   // route's MTU - 40. A tiny advertised MSS is raised to 64 (Linux
   // TCP_MIN_SND_MSS 48, CVE-2019-11479: tiny segments as a resource attack).
   uint16_t peer = peer_mss.value_or(static_cast<uint16_t>(stack.tcp.mssdflt));
-  uint16_t route = tcp_mss_for_route(stack, tp.faddr);
+  uint16_t route = tcp_mss_for_route(stack, tp.faddr, tp.fib);
   tp.t_maxseg = std::max<uint16_t>(64, std::min(peer, route));
   uint32_t seg = tp.t_maxseg - (tp.ts_ok ? 12 : 0);
   // RFC 6928 IW10 (RFC 5681 §3.1 otherwise): in bytes of payload.
@@ -227,6 +239,8 @@ void tcp_close(Stack& stack, TcpCb& tp) {
   tp.snd_buf.reset();
   tp.snd_cc = 0;
   tp.reass.clear();
+  tp.scoreboard.clear();
+  tp.rcv_sack_count = 0;
   if (tp.so == nullptr) {
     tp.rcv_buf.reset();  // nobody will read it
     tp.rcv_cc = 0;
@@ -345,6 +359,41 @@ void tcp_register_sysctls(Stack& stack) {
                   "out-of-order segments queued per connection", true);
   (void)s.add_int("net.inet.tcp.rst_validation", &t.rst_validation, 0, 1,
                   "RFC 5961 RST/SYN validation (0: io-pkt's no_rst_validation)", true);
+  (void)s.add_int("net.inet.tcp.keepidle", &t.keepidle_s, 1, 32767,
+                  "idle seconds before the first keepalive probe (RFC 1122 §4.2.3.6)", true);
+  (void)s.add_int("net.inet.tcp.keepintvl", &t.keepintvl_s, 1, 32767,
+                  "seconds between unanswered keepalive probes", true);
+  (void)s.add_int("net.inet.tcp.keepcnt", &t.keepcnt, 1, 127,
+                  "unanswered keepalive probes before the connection is dropped", true);
+  {
+    // A string node checked against the algorithms: an unknown name is
+    // ENOENT, as Linux's net.ipv4.tcp_congestion_control.
+    SysctlNode n;
+    n.name = "net.inet.tcp.congestion";
+    n.type = SysctlType::kString;
+    n.description = "congestion control of new connections (cubic, reno; RFC 9438, RFC 5681)";
+    n.writable = true;
+    n.get = [&t] { return std::string(t.cc_default->name()); };
+    n.set = [&t](std::string_view v) -> Result<void, Errno> {
+      const TcpCongestionControl* cc = tcp_cc_find(v);
+      if (cc == nullptr) {
+        return Err(Errno{ENOENT});
+      }
+      t.cc_default = cc;
+      return {};
+    };
+    (void)s.add(std::move(n));
+  }
+  (void)s.add_readonly(
+      "net.inet.tcp.available_congestion", SysctlType::kString,
+      [] {
+        std::string out;
+        for (const auto* cc : tcp_cc_all()) {
+          out += (out.empty() ? "" : " ") + std::string(cc->name());
+        }
+        return out;
+      },
+      "congestion control algorithms TCP_CONGESTION accepts");
   for (const auto& c : tcpstat_fields()) {
     auto field = c.field;
     (void)s.add_readonly(

@@ -1,8 +1,9 @@
 // netinet/tcp_timer.cc — TCP's timers as callouts on the core's virtual
 // clock (BSD tcp_timer.c): retransmission (RFC 6298, with Karn and
 // exponential back-off), persist (zero-window probes, RFC 9293 §3.8.6.1),
-// delayed ACK (RFC 9293 §3.8.6.3) and 2*MSL (TIME_WAIT, RFC 9293 §3.4.2;
-// also the orphaned FIN_WAIT_2 limit, as Linux tcp_fin_timeout).
+// delayed ACK (RFC 9293 §3.8.6.3), 2*MSL (TIME_WAIT, RFC 9293 §3.4.2;
+// also the orphaned FIN_WAIT_2 limit, as Linux tcp_fin_timeout) and
+// keepalive (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6).
 //
 // RTO floor: 200 ms as Linux (TCP_RTO_MIN), not RFC 6298 §2.4's 1 s, so
 // that losses on fast links recover as quickly as the Linux peers we are
@@ -42,13 +43,20 @@ void tcp_timer_rexmt(Stack& stack, TcpCb& tp) {
     return;
   }
   // RFC 5681 §3.1 eq. 4 and 5: after a timeout the loss window is one
-  // segment and ssthresh half the flight.
-  uint32_t seg = tp.t_maxseg - (tp.ts_ok ? 12 : 0);
-  tp.ssthresh = std::max(tp.flight() / 2, 2 * seg);
-  tp.cwnd = seg;
+  // segment; ssthresh is the congestion control's (half the flight for
+  // NewReno, RFC 9438 §4.8 for CUBIC). Only the first timeout of a series
+  // reduces it: later ones would halve a flight that is one segment.
+  if (tp.rxtshift == 1) {
+    tp.cc->on_rto(stack.now(), tp);
+  }
+  tp.cwnd = tcp_smss(tp);
   tp.dupacks = 0;
   tp.in_recovery = false;
-  tp.snd_recover = tp.snd_max;  // RFC 6582 §3.2 step 4 after a timeout
+  tp.snd_recover = tp.snd_max;  // RFC 6582 §3.2 step 4, RFC 6675 §5.1 after a timeout
+  // RFC 6675 §5.1: recovery ends; the scoreboard is cleared, so that the
+  // retransmissions go from SND.UNA on whatever the peer SACKed (it may
+  // have reneged, RFC 2018 §8).
+  tcp_sack_clear(tp);
   // Karn: no RTT sample from a retransmitted segment (RFC 6298 §3).
   tp.rtt_timing = false;
   tp.snd_nxt = syn_state ? tp.iss : tp.snd_una;
@@ -75,6 +83,49 @@ void tcp_timer_delack(Stack& stack, TcpCb& tp) {
   tcp_output(stack, tp);
 }
 
+// Keepalive, RFC 9293 §3.8.4 and RFC 1122 §4.2.3.6: after keepidle of
+// silence from the peer (and nothing of ours outstanding: the
+// retransmission and persist timers watch the peer then), a probe every
+// keepintvl; keepcnt unanswered probes drop the connection with ETIMEDOUT
+// and a RST, as Linux (tcp_keepalive_timer). The timer runs whenever the
+// connection is synchronized; SO_KEEPALIVE decides only whether it probes.
+bool tcp_keep_state(TcpFsmState s) {
+  return tcps_have_established(s) && s != TcpFsmState::kTimeWait;
+}
+
+void tcp_timer_keep(Stack& stack, TcpCb& tp) {
+  tcp_gc(stack);
+  TcpState& t = stack.tcp;
+  if (!tcp_keep_state(tp.state)) {
+    return;
+  }
+  const Duration idle = tcp_keepidle(stack, tp);
+  const bool enabled = tp.so != nullptr && (tp.so->options & kSoKeepAlive) != 0;
+  if (!enabled || tp.snd_max != tp.snd_una || tp.snd_cc > 0) {
+    tp.keep_probes = 0;
+    tp.keep_timer.reset(idle);
+    return;
+  }
+  const Duration quiet = stack.now() - tp.t_rcvtime;
+  if (tp.keep_probes == 0 && quiet < idle) {
+    tp.keep_timer.reset(idle - quiet);  // heard from the peer since armed
+    return;
+  }
+  ++t.stat.keeptimeo;
+  if (tp.keep_probes >= tcp_keepcnt(stack, tp)) {
+    ++t.stat.keepdrops;
+    tcp_drop(stack, tp, ETIMEDOUT, true);
+    return;
+  }
+  // The probe: SEG.SEQ = SND.UNA - 1 and no data (RFC 9293 §3.8.4 allows
+  // "no data" or one garbage octet): outside the peer's window, so a live
+  // peer must answer with an ACK (§3.10.7.4).
+  ++t.stat.keepprobe;
+  tcp_send_ctl(stack, tp, tp.snd_una - 1, tp.rcv_nxt, kTcpAck);
+  ++tp.keep_probes;
+  tp.keep_timer.reset(tcp_keepintvl(stack, tp));
+}
+
 void tcp_timer_2msl(Stack& stack, TcpCb& tp) {
   tcp_gc(stack);
   if (tp.state == TcpFsmState::kFinWait2) {
@@ -92,6 +143,35 @@ void tcp_timers_init(Stack& stack, TcpCb& tp) {
   tp.persist_timer.set_handler([s, p] { tcp_timer_persist(*s, *p); });
   tp.delack_timer.set_handler([s, p] { tcp_timer_delack(*s, *p); });
   tp.twait_timer.set_handler([s, p] { tcp_timer_2msl(*s, *p); });
+  tp.keep_timer.set_handler([s, p] { tcp_timer_keep(*s, *p); });
+}
+
+Duration tcp_keepidle(const Stack& stack, const TcpCb& tp) {
+  return std::chrono::seconds(tp.keepidle > 0 ? tp.keepidle : stack.tcp.keepidle_s);
+}
+Duration tcp_keepintvl(const Stack& stack, const TcpCb& tp) {
+  return std::chrono::seconds(tp.keepintvl > 0 ? tp.keepintvl : stack.tcp.keepintvl_s);
+}
+int tcp_keepcnt(const Stack& stack, const TcpCb& tp) {
+  return tp.keepcnt > 0 ? tp.keepcnt : static_cast<int>(stack.tcp.keepcnt);
+}
+
+void tcp_keep_start(Stack& stack, TcpCb& tp) {
+  if (!tcp_keep_state(tp.state)) {
+    return;
+  }
+  // The idle time counts from the last segment heard, as Linux re-arms
+  // with the time already elapsed subtracted (keepalive_time_elapsed).
+  const Duration idle = tcp_keepidle(stack, tp);
+  const Duration quiet = stack.now() - tp.t_rcvtime;
+  tp.keep_probes = 0;
+  tp.keep_timer.reset(quiet >= idle ? Duration{0} : idle - quiet);
+}
+
+void tcp_keepalive_changed(Stack& stack, Socket& so) {
+  if (so.tcb != nullptr) {
+    tcp_keep_start(stack, *so.tcb);
+  }
 }
 
 void tcp_set_rexmt(Stack& stack, TcpCb& tp) {
@@ -119,6 +199,7 @@ void tcp_canceltimers(TcpCb& tp) {
   tp.persist_timer.stop();
   tp.delack_timer.stop();
   tp.twait_timer.stop();
+  tp.keep_timer.stop();
   tp.delack_pending = false;
 }
 
@@ -127,6 +208,7 @@ void tcp_start_timewait(Stack& stack, TcpCb& tp) {
   tp.rexmt_timer.stop();
   tp.persist_timer.stop();
   tp.delack_timer.stop();
+  tp.keep_timer.stop();
   tp.twait_timer.reset(2 * ms(stack.tcp.msl_ms));
 }
 

@@ -182,7 +182,10 @@ Result<void, Errno> tcp_connect(Stack& stack, Socket& so, const SockAddr& addr) 
   if (addr.port == 0 || addr.in.is_any() || addr.in.is_broadcast() || addr.in.is_multicast()) {
     return Err(Errno{addr.port == 0 ? ECONNREFUSED : ENETUNREACH});
   }
-  auto route = ip_route_lookup(stack, addr.in);
+  // The socket's routing table (mfib_gid_map: Socket::fib) decides the
+  // route, the source address and the MSS, and stays the connection's.
+  tp->fib = so.fib;
+  auto route = ip_route_lookup(stack, addr.in, tp->fib);
   if (!route) {
     return Err(Errno{ip_output_errno(route.error())});
   }
@@ -299,7 +302,6 @@ void tcp_detach(Stack& stack, Socket& so) {
 
 Result<void, Errno> tcp_setsockopt(Stack& stack, Socket& so, int level, int name,
                                    std::span<const std::byte> val) {
-  (void)stack;
   TcpCb* tp = so.tcb;
   if (level == SOL_SOCKET && name == SO_LINGER) {
     struct linger l {};
@@ -315,11 +317,47 @@ Result<void, Errno> tcp_setsockopt(Stack& stack, Socket& so, int level, int name
   if (level != IPPROTO_TCP) {
     return Err(Errno{ENOPROTOOPT});
   }
+  if (name == TCP_CONGESTION) {
+    // tcp(7): the name, NUL-terminated or not, at most TCP_CA_NAME_MAX - 1
+    // characters; an unknown one is ENOENT.
+    if (val.empty()) {
+      return Err(Errno{EINVAL});
+    }
+    std::string_view text(reinterpret_cast<const char*>(val.data()),
+                          std::min<size_t>(val.size(), kTcpCaNameMax - 1));
+    text = text.substr(0, text.find('\0'));
+    const TcpCongestionControl* cc = tcp_cc_find(text);
+    if (cc == nullptr) {
+      return Err(Errno{ENOENT});
+    }
+    if (cc != tp->cc) {
+      tp->cc = cc;
+      cc->init(*tp);
+    }
+    return {};
+  }
   int v = 0;
   if (auto r = opt_int(val, v); !r) {
     return r;
   }
   switch (name) {
+    case TCP_KEEPIDLE:
+    case TCP_KEEPINTVL:
+      // Linux's ranges (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL): 1..32767 s.
+      if (v < 1 || v > 32767) {
+        return Err(Errno{EINVAL});
+      }
+      (name == TCP_KEEPIDLE ? tp->keepidle : tp->keepintvl) = v;
+      if (name == TCP_KEEPIDLE) {
+        tcp_keep_start(stack, *tp);  // the new idle time counts at once, as Linux
+      }
+      return {};
+    case TCP_KEEPCNT:
+      if (v < 1 || v > 127) {  // MAX_TCP_KEEPCNT
+        return Err(Errno{EINVAL});
+      }
+      tp->keepcnt = v;
+      return {};
     case TCP_NODELAY:
       tp->nodelay = v != 0;
       tcp_output(stack, *tp);  // what Nagle held back may go now
@@ -339,7 +377,6 @@ Result<void, Errno> tcp_setsockopt(Stack& stack, Socket& so, int level, int name
 
 Result<std::vector<std::byte>, Errno> tcp_getsockopt(Stack& stack, Socket& so, int level,
                                                      int name) {
-  (void)stack;
   TcpCb* tp = so.tcb;
   if (level == SOL_SOCKET && name == SO_LINGER) {
     struct linger l {};
@@ -352,6 +389,20 @@ Result<std::vector<std::byte>, Errno> tcp_getsockopt(Stack& stack, Socket& so, i
     return Err(Errno{ENOPROTOOPT});
   }
   switch (name) {
+    case TCP_CONGESTION: {
+      std::vector<std::byte> out(kTcpCaNameMax);  // NUL-padded, as Linux
+      std::string_view n = tp->cc->name();
+      std::memcpy(out.data(), n.data(), std::min(n.size(), out.size() - 1));
+      return out;
+    }
+    case TCP_KEEPIDLE:
+      return int_bytes(static_cast<int>(
+          std::chrono::duration_cast<std::chrono::seconds>(tcp_keepidle(stack, *tp)).count()));
+    case TCP_KEEPINTVL:
+      return int_bytes(static_cast<int>(
+          std::chrono::duration_cast<std::chrono::seconds>(tcp_keepintvl(stack, *tp)).count()));
+    case TCP_KEEPCNT:
+      return int_bytes(tcp_keepcnt(stack, *tp));
     case TCP_NODELAY:
       return int_bytes(tp->nodelay ? 1 : 0);
     case TCP_MAXSEG:

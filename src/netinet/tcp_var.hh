@@ -26,6 +26,7 @@
 #include "kern/time.hh"
 #include "netinet/in.hh"
 #include "netinet/tcp.hh"
+#include "netinet/tcp_cc.hh"
 #include "netinet/tcp_fsm.hh"
 #include "netinet/tcp_seq.hh"
 
@@ -96,6 +97,18 @@ struct TcpStat {
   uint64_t partialack = 0;    // NewReno partial ACKs (RFC 6582 §3.2 step 5)
   uint64_t rttupdated = 0;    // RTT samples taken
   uint64_t finwait2drop = 0;  // orphaned FIN_WAIT_2 given up
+  // SACK (RFC 2018, RFC 6675)
+  uint64_t sack_recovery_episode = 0;  // SACK-based loss recoveries entered (RFC 6675 §5)
+  uint64_t sack_rexmits = 0;           // segments retransmitted by SACK recovery
+  uint64_t sack_rexmit_bytes = 0;      // bytes retransmitted by SACK recovery
+  uint64_t sack_rcv_blocks = 0;        // SACK blocks received and used
+  uint64_t sack_bad_blocks = 0;   // SACK blocks ignored: empty, beyond SND.MAX or below SND.UNA
+  uint64_t sack_sboverflow = 0;   // SACK blocks ignored: the scoreboard was full
+  uint64_t sack_send_blocks = 0;  // SACK blocks sent (as receiver)
+  // keepalive (RFC 9293 §3.8.4)
+  uint64_t keeptimeo = 0;  // keepalive timer fired on an idle connection
+  uint64_t keepprobe = 0;  // keepalive probes sent
+  uint64_t keepdrops = 0;  // connections dropped: keepalive probes unanswered (ETIMEDOUT)
 };
 
 struct TcpCounterInfo {
@@ -109,7 +122,11 @@ std::span<const TcpCounterInfo> tcpstat_fields();
 class TcpCb {
  public:
   explicit TcpCb(CalloutWheel& wheel)
-      : rexmt_timer(wheel), persist_timer(wheel), delack_timer(wheel), twait_timer(wheel) {}
+      : rexmt_timer(wheel),
+        persist_timer(wheel),
+        delack_timer(wheel),
+        twait_timer(wheel),
+        keep_timer(wheel) {}
   TcpCb(const TcpCb&) = delete;
   TcpCb& operator=(const TcpCb&) = delete;
 
@@ -120,6 +137,9 @@ class TcpCb {
   InAddr laddr, faddr;
   uint16_t lport = 0, fport = 0;
   bool in_hash = false;  // in TcpState::conns
+  // The routing table (FIB) of every lookup and transmission: the socket's
+  // (Socket::fib, mfib_gid_map) at connect, the listener's for a passive open.
+  uint32_t fib = 0;
 
   // Listen (RFC 9293 §3.10.1 "LISTEN"): embryos and completed connections.
   std::vector<TcpCb*> syn_q;    // SYN_RECEIVED children
@@ -152,10 +172,28 @@ class TcpCb {
   int rxtshift = 0;  // consecutive timeouts
   int persist_shift = 0;
 
-  // Congestion control (RFC 5681, RFC 6582 NewReno, RFC 6928 IW).
+  // Congestion control (RFC 5681, RFC 6582 NewReno, RFC 6928 IW); the
+  // window's growth and reduction are the algorithm's (tcp_cc.hh).
   uint32_t cwnd = 0, ssthresh = 0xffffffffu;
   int dupacks = 0;
-  bool in_recovery = false;
+  bool in_recovery = false;  // fast recovery: NewReno, or RFC 6675 when sack_ok
+  const TcpCongestionControl* cc = nullptr;
+  TcpCubicState cubic;
+
+  // SACK, receiver side (RFC 2018 §4): the blocks to report, the one with
+  // the latest arrival first. Sender side (RFC 6675): the scoreboard, the
+  // SACKed ranges above SND.UNA, sorted and disjoint; HighRxt is the end
+  // of the highest retransmission of the current recovery.
+  std::array<TcpOptions::SackBlock, kTcpMaxSackBlocks> rcv_sack{};
+  uint8_t rcv_sack_count = 0;
+  std::vector<TcpOptions::SackBlock> scoreboard;
+  TcpSeq high_rxt;
+
+  // Keepalive (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6): 0 means the sysctl
+  // default; seconds as Linux's TCP_KEEPIDLE/TCP_KEEPINTVL.
+  int keepidle = 0, keepintvl = 0, keepcnt = 0;
+  int keep_probes = 0;  // probes sent since the peer was last heard
+  Instant t_rcvtime{};  // when the last acceptable segment arrived
 
   // Buffers. snd_buf holds bytes from SND.UNA on (unsent and unacknowledged);
   // retransmissions share its clusters (Mbuf::share). rcv_buf holds in-order
@@ -183,7 +221,7 @@ class TcpCb {
 
   int so_error = 0;  // set when the connection dies (ECONNRESET, ETIMEDOUT, ECONNREFUSED)
 
-  Callout rexmt_timer, persist_timer, delack_timer, twait_timer;
+  Callout rexmt_timer, persist_timer, delack_timer, twait_timer, keep_timer;
 
   size_t snd_space() const { return snd_hiwat > snd_cc ? snd_hiwat - snd_cc : 0; }
   // Bytes in flight: sent but not acknowledged (SYN and FIN count).
@@ -240,6 +278,11 @@ struct TcpState {
   int64_t challenge_ack_per_conn = 10;  // per connection per second
   int64_t reass_max = 256;              // out-of-order segments queued per connection
   int64_t rst_validation = 1;           // RFC 5961 checks; 0 is io-pkt's no_rst_validation
+  int64_t keepidle_s = 7200;            // net.inet.tcp.keepidle (RFC 1122 §4.2.3.6: >= 2 h)
+  int64_t keepintvl_s = 75;             // net.inet.tcp.keepintvl
+  int64_t keepcnt = 9;                  // net.inet.tcp.keepcnt
+  // net.inet.tcp.congestion: the algorithm of new connections.
+  const TcpCongestionControl* cc_default = &tcp_cc_cubic();
 };
 
 // What a stream socket's owner needs to know after a wakeup (Stack::
@@ -270,6 +313,41 @@ void tcp_respond(Stack& stack, InAddr src, InAddr dst, uint16_t sport, uint16_t 
 // Our receive window right now, unscaled bytes.
 uint32_t tcp_rcv_space(const TcpCb& tp);
 
+// tcp_sack.cc (RFC 2018, RFC 6675).
+// Receiver: [start, end) was queued out of order; its block goes first.
+void tcp_sack_rcv_update(TcpCb& tp, TcpSeq start, TcpSeq end);
+// Receiver: RCV.NXT advanced; blocks at or below it are dropped.
+void tcp_sack_rcv_trim(TcpCb& tp);
+// Receiver: the blocks for an ACK carrying `data_len` bytes, as many as the
+// option space leaves (3 with timestamps, 4 without; fewer on full segments).
+void tcp_sack_fill(Stack& stack, const TcpCb& tp, uint32_t data_len, TcpOptions& opts);
+// Sender: take the validated blocks of an acceptable ACK into the
+// scoreboard; returns the bytes newly SACKed.
+uint32_t tcp_sack_input(Stack& stack, TcpCb& tp, const TcpOptions& opts);
+// Sender: SND.UNA advanced; forget the ranges below it.
+void tcp_sack_trim(TcpCb& tp);
+void tcp_sack_clear(TcpCb& tp);
+// RFC 6675 §4 IsLost(SeqNum), Pipe and NextSeg.
+bool tcp_sack_is_lost(const TcpCb& tp, TcpSeq seq);
+uint32_t tcp_sack_pipe(const TcpCb& tp);
+struct TcpSackNext {
+  TcpSeq seq;
+  uint32_t len = 0;  // sequence space (a FIN counts one)
+  bool rexmit = false;
+};
+std::optional<TcpSackNext> tcp_sack_nextseg(const TcpCb& tp);
+// RFC 6675 §5 steps (4.1)-(4.4): enter recovery and retransmit.
+void tcp_sack_enter_recovery(Stack& stack, TcpCb& tp);
+// RFC 6675 §5 step (C): send while cwnd - pipe >= 1 SMSS.
+void tcp_sack_output(Stack& stack, TcpCb& tp);
+
+// tcp_output.cc: one segment covering [seq, seq + len) of the sequence
+// space from the send buffer (the FIN when it covers it); `rexmit` counts it
+// as a retransmission. Returns false when nothing could be sent.
+bool tcp_send_range(Stack& stack, TcpCb& tp, TcpSeq seq, uint32_t len, bool rexmit) noexcept;
+// Payload bytes per segment: the MSS less the timestamp option.
+inline uint32_t tcp_smss(const TcpCb& tp) { return tp.t_maxseg - (tp.ts_ok ? 12u : 0u); }
+
 // tcp_timer.cc
 void tcp_timers_init(Stack& stack, TcpCb& tp);
 void tcp_set_rexmt(Stack& stack, TcpCb& tp);  // arm at the current RTO with backoff
@@ -277,6 +355,14 @@ void tcp_rtt_update(Stack& stack, TcpCb& tp, Duration sample);
 void tcp_canceltimers(TcpCb& tp);
 void tcp_start_timewait(Stack& stack, TcpCb& tp);
 void tcp_setpersist(Stack& stack, TcpCb& tp);
+// Keepalive (RFC 9293 §3.8.4): arm the idle timer once synchronized, and
+// re-arm it after SO_KEEPALIVE or TCP_KEEPIDLE changed.
+void tcp_keep_start(Stack& stack, TcpCb& tp);
+Duration tcp_keepidle(const Stack& stack, const TcpCb& tp);
+Duration tcp_keepintvl(const Stack& stack, const TcpCb& tp);
+int tcp_keepcnt(const Stack& stack, const TcpCb& tp);
+// For uipc_socket.cc: SO_KEEPALIVE changed on a stream socket.
+void tcp_keepalive_changed(Stack& stack, Socket& so);
 
 // tcp_subr.cc
 TcpSeq tcp_new_isn(Stack& stack, InAddr laddr, uint16_t lport, InAddr faddr, uint16_t fport);
@@ -289,7 +375,7 @@ TcpCb* tcp_lookup(Stack& stack, InAddr src, uint16_t sport, InAddr dst, uint16_t
 TcpCb* tcp_lookup_listener(Stack& stack, InAddr dst, uint16_t dport);
 // Initial congestion window etc. once the MSS is known.
 void tcp_mss_init(Stack& stack, TcpCb& tp, std::optional<uint16_t> peer_mss);
-uint16_t tcp_mss_for_route(Stack& stack, InAddr dst);
+uint16_t tcp_mss_for_route(Stack& stack, InAddr dst, uint32_t fib);
 // Drop a synchronized connection with an error (RST sent when `send_rst`).
 void tcp_drop(Stack& stack, TcpCb& tp, int err, bool send_rst);
 // Free a connection: timers stopped, buffers released, out of the tables,

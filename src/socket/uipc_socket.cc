@@ -214,6 +214,9 @@ Result<void, Errno> Stack::so_setsockopt(SocketId id, int level, int name,
     for (const auto& b : kSolSocketBools) {
       if (b.name == name) {
         so->options = *v ? (so->options | b.bit) : (so->options & ~b.bit);
+        if (name == SO_KEEPALIVE && so->tcb != nullptr) {
+          tcp_keepalive_changed(*this, *so);  // the idle time counts from now
+        }
         return {};
       }
     }
