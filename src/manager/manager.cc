@@ -41,8 +41,9 @@ constexpr uint32_t kRxBatch = 32;
 constexpr int kRxRoundsBeforeYield = 8;
 constexpr int kRequestsPerWake = 64;
 constexpr int kDatagramsPerWake = 64;
-constexpr size_t kDgramHeadroom = 128;  // link + IP + transport headers to come
-constexpr size_t kEtherMinFrame = 60;   // without FCS
+constexpr rlim_t kWantedDescriptors = 1 << 20;  // Linux's default fs.nr_open
+constexpr size_t kDgramHeadroom = 128;          // link + IP + transport headers to come
+constexpr size_t kEtherMinFrame = 60;           // without FCS
 
 void epoll_add(int epfd, int fd, uint32_t events, uint64_t key) {
   epoll_event ev{};
@@ -267,6 +268,9 @@ Result<void, std::string> Manager::init_pools() {
   stack_->set_driver_hooks(this);
   // tcpip reuseport_unicast: the stack's net.inet.udp.reuseport_unicast.
   stack_->udp.reuseport_unicast = t.reuseport_unicast ? 1 : 0;
+  // tcpip somaxconn: the limit every listen backlog is cut to (the stack's
+  // kern.somaxconn, which sysctl -w changes later).
+  stack_->tcp.somaxconn = t.somaxconn;
   return {};
 }
 
@@ -370,11 +374,16 @@ Result<void, std::string> Manager::init_policy() {
 }
 
 Result<void, std::string> Manager::start() {
-  // Many clients, each socket a channel: take all the descriptors we may.
+  // Many clients, each socket a channel (two descriptors while an accepted
+  // connection waits for its accept): take all the descriptors we may —
+  // with CAP_SYS_RESOURCE up to the kernel's fs.nr_open, else the hard limit.
   rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rlimit want{kWantedDescriptors, kWantedDescriptors};
+    if (rl.rlim_max >= kWantedDescriptors || setrlimit(RLIMIT_NOFILE, &want) != 0) {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &rl);
+    }
   }
   if (auto r = init_pools(); !r) {
     return r;

@@ -51,6 +51,7 @@ constexpr int64_t kMaxQnxPrio = 255;
 // Linux caps net.core.somaxconn at 65535 in practice (the accept queue
 // length was 16 bits for long).
 constexpr int64_t kMaxSomaxconn = 65535;
+constexpr int64_t kQnxSomaxconn = 128;  // SOMAXCONN in QNX's <sys/socket.h>
 // Longest prefix: the endpoint "${prefix}/dev/socket/..." must remain a path.
 constexpr size_t kMaxPrefix = 1024;
 
@@ -264,13 +265,13 @@ constexpr TcpipOptionInfo kTcpipOptions[] = {
      .bool_field = &TcpipOptions::so_txprio_enable},
     {.name = "somaxconn",
      .kind = Kind::kInt,
-     // The seed: "The minimum is the value in <sys/socket.h>".
-     .min = SOMAXCONN,
+     // The seed: "The minimum is the value in <sys/socket.h>" — QNX's,
+     // 128 (glibc's SOMAXCONN is 4096 now).
+     .min = kQnxSomaxconn,
      .max = kMaxSomaxconn,
-     .default_value = SOMAXCONN,
-     .status = Status::kPlanned,
-     .arrives_with = kTcpWork,
-     .description = "listen queue limit",
+     .default_value = kQnxSomaxconn,
+     .status = Status::kImplemented,
+     .description = "listen queue limit (kern.somaxconn)",
      .int_field = &TcpipOptions::somaxconn},
     {.name = "stackguard",
      .kind = Kind::kFlag,

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -522,6 +523,116 @@ TEST_F(ProcessTcpStream, ClosedConnectionsLeaveNoSocketsBehind) {
   forget(l);
   EXPECT_TRUE(eventually([&] { return stack_sockets() == baseline; }, Millis(10000)))
       << stack_sockets() << " sockets, " << baseline << " before";
+}
+
+TEST_F(ProcessTcpStream, SomaxconnOptionIsTheStacksLimit) {
+  run_ = start_instance(4, 1, path("a"), {}, "somaxconn=300");
+  ASSERT_TRUE(run_.start.ok()) << run_.start.describe();
+  EXPECT_EQ(sysctl_get(path("a"), "kern.somaxconn"), "300");
+}
+
+// Issue 5: 10,000 concurrent connections to one listener, then all closed:
+// the stack's sockets and clusters return to where they were. The clients
+// are on a second instance across a vwire wire, and in a child process, so
+// that no process needs more than ~10,000 descriptors (the hard limit may
+// be 20,000 and not raisable).
+TEST_F(ProcessTcpStream, TenThousandConnectionsThenBackToBaseline) {
+  constexpr int kConnections = 10000;
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  constexpr rlim_t kNeed = kConnections + 512;
+  if (rl.rlim_cur < kNeed && rl.rlim_max >= kNeed) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur < kNeed) {
+    GTEST_SKIP() << "needs " << kNeed << " descriptors; RLIMIT_NOFILE allows " << rl.rlim_cur;
+  }
+  std::string wire = "tk" + std::to_string(getpid());
+  run_ = start_instance(4, 1, path("a"), {"-d", "vwire", "wire=" + wire}, "somaxconn=1024");
+  ASSERT_TRUE(run_.start.ok()) << run_.start.describe();
+  IoPktRun b = start_instance(4, 2, path("b"), {"-d", "vwire", "wire=" + wire});
+  ASSERT_TRUE(b.start.ok()) << b.start.describe();
+  ASSERT_TRUE(run_util("ifconfig", {"vw0", "192.0.2.1/24", "up"}, {"SOCK=" + path("a")}).ok());
+  ASSERT_TRUE(run_util("ifconfig", {"vw0", "192.0.2.2/24", "up"}, {"SOCK=" + path("b")}).ok());
+  setenv("SOCK", path("a").c_str(), 1);
+  auto clusters = [&](const std::string& prefix) {
+    auto v = sysctl_get(prefix, "kern.mbuf.clusters_in_use");
+    return v ? std::strtoll(v->c_str(), nullptr, 10) : -1;
+  };
+  size_t base_sockets = stack_sockets();
+  long long base_a = clusters(path("a")), base_b = clusters(path("b"));
+  ASSERT_GE(base_a, 0);
+  ASSERT_GE(base_b, 0);
+
+  int l = tcp_socket();
+  sockaddr_in addr = inet("192.0.2.1", 0);
+  ASSERT_EQ(iopkt_bind(l, as_sa(addr), sizeof addr), 0) << iopkt_last_error();
+  ASSERT_EQ(iopkt_listen(l, 1024), 0);
+  socklen_t alen = sizeof addr;
+  ASSERT_EQ(iopkt_getsockname(l, as_sa(addr), &alen), 0);
+
+  // The child connects from instance b, reports through `ready`, holds its
+  // connections until `release` ends, then exits (closing them all).
+  int ready[2], release[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(release), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(ready[0]);
+    close(release[1]);
+    iopkt_disconnect();
+    setenv("SOCK", path("b").c_str(), 1);
+    int made = 0;
+    for (; made < kConnections; ++made) {
+      int c = iopkt_socket(AF_INET, SOCK_STREAM, 0);
+      if (c < 0 || iopkt_connect(c, as_sa(addr), sizeof addr) != 0) {
+        break;
+      }
+      if (made % 100 == 0 && iopkt_send(c, "ping", 4, 0) != 4) {  // buffers in use
+        break;
+      }
+    }
+    [[maybe_unused]] ssize_t w = write(ready[1], &made, sizeof made);
+    char x;
+    [[maybe_unused]] ssize_t r = read(release[0], &x, 1);
+    _exit(0);
+  }
+  close(ready[1]);
+  close(release[0]);
+  std::vector<int> accepted;
+  accepted.reserve(kConnections);
+  auto started = std::chrono::steady_clock::now();
+  while (static_cast<int>(accepted.size()) < kConnections &&
+         std::chrono::steady_clock::now() - started < std::chrono::seconds(120)) {
+    int s = iopkt_accept(l, nullptr, nullptr);  // SO_RCVTIMEO bounds it
+    if (s < 0) {
+      break;
+    }
+    accepted.push_back(s);
+  }
+  int made = -1;
+  EXPECT_EQ(read(ready[0], &made, sizeof made), static_cast<ssize_t>(sizeof made));
+  EXPECT_EQ(made, kConnections);
+  EXPECT_EQ(accepted.size(), static_cast<size_t>(kConnections));
+  EXPECT_EQ(stack_sockets(), base_sockets + 1 + accepted.size());
+  for (int fd : accepted) {
+    iopkt_close(fd);
+  }
+  close(release[1]);
+  auto st = wait_child(child, Millis(30000));
+  EXPECT_TRUE(st.has_value());
+  close(ready[0]);
+  iopkt_close(l);
+  forget(l);
+  EXPECT_TRUE(eventually([&] { return stack_sockets() == base_sockets; }, Millis(30000)))
+      << stack_sockets() << " sockets left, " << base_sockets << " before";
+  EXPECT_TRUE(eventually([&] { return clusters(path("a")) == base_a; }, Millis(30000)))
+      << clusters(path("a")) << " clusters in use on a, " << base_a << " before";
+  EXPECT_TRUE(eventually([&] { return clusters(path("b")) == base_b; }, Millis(30000)))
+      << clusters(path("b")) << " clusters in use on b, " << base_b << " before";
+  kill_io_pkt(b.pid);
 }
 
 }  // namespace
