@@ -52,7 +52,7 @@ struct TcpipOptions {
   int64_t recv_ctxt = 65536;  // 2048..512 KiB
   bool reuseport_unicast = false;
   int64_t rx_prio = 21;  // also rx_pulse_prio
-  int64_t somaxconn = 4096;
+  int64_t somaxconn = 128;  // QNX's SOMAXCONN
   bool stackguard = false;
   int64_t stacksize = 8192;
   int64_t threads_incr = 25;

@@ -399,7 +399,8 @@ TEST(Unimplemented, ImplementedSetIsTheBuildsAndOthersAreNamed) {
       "prefix",           "cache",          "mclbytes",       "pagesize",          "mbuf_cache",
       "pkt_cache",        "pkt_typed_mem",  "recv_ctxt",      "rx_prio",           "rx_pulse_prio",
       "timer_pulse_prio", "random",         "bigstack",       "stacksize",         "stackguard",
-      "confstr_monitor",  "rgroup_allowed", "endpoint_group", "reuseport_unicast", "mfib_gid_map"};
+      "confstr_monitor",  "rgroup_allowed", "endpoint_group", "reuseport_unicast", "mfib_gid_map",
+      "somaxconn"};
   for (const TcpipOptionInfo& info : tcpip_option_table()) {
     const std::string n = name_of(info);
     SCOPED_TRACE(n);
