@@ -271,6 +271,8 @@ Result<void, std::string> Manager::init_pools() {
   // tcpip somaxconn: the limit every listen backlog is cut to (the stack's
   // kern.somaxconn, which sysctl -w changes later).
   stack_->tcp.somaxconn = t.somaxconn;
+  // tcpip no_rst_validation: RFC 5961's checks off (net.inet.tcp.rst_validation).
+  stack_->tcp.rst_validation = t.no_rst_validation ? 0 : 1;
   return {};
 }
 

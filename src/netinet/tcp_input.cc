@@ -2,7 +2,9 @@
 // ARRIVES"), with RFC 5961 (blind RST/SYN/data injection), RFC 7323 (window
 // scaling, timestamps, PAWS), RFC 5681 and RFC 6582 (fast retransmit,
 // NewReno recovery), RFC 2018 and RFC 6675 (SACK; the scoreboard and the
-// recovery itself are in tcp_sack.cc) and the TCP option parser of tcp.hh.
+// recovery itself are in tcp_sack.cc), SYN cookies at a full listener (RFC
+// 4987 §3.6; the cookie itself is tcp_syncookie.cc's) and the TCP option
+// parser of tcp.hh. net.inet.tcp.rst_validation=0 turns RFC 5961 off.
 // Window growth and reduction are the congestion control's (tcp_cc.hh).
 // Read RFC 9293 §3.10, RFC 5961 and RFC 7323 before changing this file.
 //
@@ -152,39 +154,13 @@ void tcp_syn_options(Stack& stack, TcpCb& tp, const TcpSegment& seg) {
   tcp_mss_init(stack, tp, seg.opts.mss);
 }
 
-// Window scale we ask for: the smallest shift that lets the window cover
-// the receive buffer (RFC 7323 §2.3), at most 14.
-uint8_t tcp_pick_rscale(const TcpCb& tp) {
-  uint8_t s = 0;
-  while (s < kTcpMaxWscale && (uint64_t{65535} << s) < tp.rcv_hiwat) {
-    ++s;
-  }
-  return s;
-}
+Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg);
 
-// RFC 9293 §3.10.7.2: a segment for a listening socket.
-Disposition tcp_input_listen(Stack& stack, TcpCb& lp, TcpSegment& seg) {
+// A passive open's child of listener `lp` for the peer of `seg`, in
+// SYN-RECEIVED: inherited settings, the 4-tuple in the tables, the options
+// of the peer's SYN (`syn`) applied. The caller sets the sequence numbers.
+TcpCb* tcp_syn_child(Stack& stack, TcpCb& lp, const TcpSegment& seg, const TcpSegment& syn) {
   TcpState& t = stack.tcp;
-  if (seg.has(kTcpRst)) {
-    return Disposition::kDrop;
-  }
-  if (seg.has(kTcpAck)) {
-    // "Any acknowledgment is bad if it arrives on a connection still in the
-    // LISTEN state": <SEQ=SEG.ACK><CTL=RST>.
-    ++t.stat.rcvnosock;
-    return Disposition::kDropWithReset;
-  }
-  if (!seg.has(kTcpSyn) || seg.has(kTcpFin)) {
-    ++t.stat.rcvbadsyn;  // SYN+FIN as BSD: dropped
-    return Disposition::kDrop;
-  }
-  if (lp.syn_q.size() + lp.accept_q.size() >= static_cast<size_t>(lp.backlog)) {
-    // The queues are full: drop the SYN silently; the peer retransmits and
-    // may find room later (Linux without syncookies). TODO(issue 5): SYN
-    // cookies (RFC 4987 §3.6).
-    ++t.stat.listendrop;
-    return Disposition::kDrop;
-  }
   TcpCb* tp = tcp_newcb(stack);
   tp->listener = &lp;
   tp->laddr = seg.dst;
@@ -207,10 +183,101 @@ Disposition tcp_input_listen(Stack& stack, TcpCb& lp, TcpSegment& seg) {
   tp->req_ws = lp.req_ws && t.do_ws != 0;
   tp->req_ts = lp.req_ts && t.do_ts != 0;
   tp->req_sack = lp.req_sack && t.do_sack != 0;
-  tp->request_r_scale = tcp_pick_rscale(*tp);
+  tp->request_r_scale = tcp_pick_rscale(tp->rcv_hiwat);
   tp->our_mss = tcp_mss_for_route(stack, seg.src, tp->fib);
   tp->ts_offset = tcp_ts_offset(stack, tp->laddr, tp->lport, tp->faddr, tp->fport);
-  tcp_syn_options(stack, *tp, seg);
+  tcp_syn_options(stack, *tp, syn);
+  tp->state = TcpFsmState::kSynReceived;
+  tcp_hash_insert(stack, *tp);
+  tcp_port_insert(stack, *tp);
+  return tp;
+}
+
+// RFC 4987 §3.6: an ACK at a listener, with no embryo for it, may return
+// one of our SYN cookies: SEG.ACK - 1 is the cookie, SEG.SEQ - 1 the
+// peer's ISN. A valid one makes the connection its SYN would have made,
+// then the ACK goes through SYN-RECEIVED's processing (with any data).
+Disposition tcp_syncookie_input(Stack& stack, TcpCb& lp, TcpSegment& seg) {
+  TcpState& t = stack.tcp;
+  TcpSeq irs = seg.seq - 1, iss = seg.ack - 1;
+  auto cookie = tcp_syncookie_check(stack, seg.dst, seg.dport, seg.src, seg.sport, irs, iss);
+  if (!cookie) {
+    ++t.stat.syncookies_failed;
+    return Disposition::kDropWithReset;  // <SEQ=SEG.ACK><CTL=RST>, as any stray ACK
+  }
+  ++t.stat.syncookies_recvd;
+  if (lp.syn_q.size() + lp.accept_q.size() >= static_cast<size_t>(lp.backlog)) {
+    // Still no room: drop it, as Linux; the peer's next segment carries
+    // the same cookie while it lives.
+    ++t.stat.listendrop;
+    return Disposition::kDrop;
+  }
+  // The SYN as the cookie remembers it. A timestamp on this ACK means both
+  // SYNs carried one (RFC 7323 §3.2), so it is negotiated.
+  TcpSegment syn;
+  syn.opts.mss = cookie->mss;
+  syn.opts.wscale = cookie->wscale;
+  syn.opts.sack_permitted = cookie->sack_permitted;
+  syn.opts.timestamp = seg.opts.timestamp;
+  TcpCb* tp = tcp_syn_child(stack, lp, seg, syn);
+  tp->irs = irs;
+  tp->rcv_nxt = seg.seq;
+  tp->last_ack_sent = tp->rcv_nxt;
+  tp->rcv_adv = tp->rcv_nxt + static_cast<uint32_t>(std::min<size_t>(tp->rcv_hiwat, 65535));
+  tp->iss = iss;
+  tp->snd_una = tp->snd_recover = tp->iss;
+  tp->snd_nxt = tp->snd_max = tp->iss + 1;
+  tp->snd_wl1 = irs;
+  tp->snd_wl2 = tp->iss;
+  // When the SYN,ACK left is unknown: no RTT sample from this ACK (as for
+  // a retransmitted SYN,ACK, Karn); tcp_input_synchronized clears it.
+  tp->rxtshift = 1;
+  lp.syn_q.push_back(tp);
+  Disposition d = tcp_input_synchronized(stack, *tp, seg);
+  if (tp->state == TcpFsmState::kSynReceived) {
+    // The ACK did not complete it after all: without a SYN,ACK to
+    // retransmit, an embryo would only wait; let the peer try again.
+    tcp_drop(stack, *tp, 0, false);
+  }
+  return d;
+}
+
+// RFC 9293 §3.10.7.2: a segment for a listening socket.
+Disposition tcp_input_listen(Stack& stack, TcpCb& lp, TcpSegment& seg) {
+  TcpState& t = stack.tcp;
+  if (seg.has(kTcpRst)) {
+    return Disposition::kDrop;
+  }
+  if (seg.has(kTcpAck)) {
+    // Only while this listener sends cookies (for one slot beyond their
+    // lifetime, so that late ones count as failed): a stray ACK otherwise
+    // costs no MAC and gives a forger nothing to try.
+    if (t.syncookies != 0 && !seg.has(kTcpSyn) && lp.syncookie_last &&
+        stack.now() - *lp.syncookie_last < 3 * kTcpSyncookieSlot) {
+      return tcp_syncookie_input(stack, lp, seg);
+    }
+    // "Any acknowledgment is bad if it arrives on a connection still in the
+    // LISTEN state": <SEQ=SEG.ACK><CTL=RST>.
+    ++t.stat.rcvnosock;
+    return Disposition::kDropWithReset;
+  }
+  if (!seg.has(kTcpSyn) || seg.has(kTcpFin)) {
+    ++t.stat.rcvbadsyn;  // SYN+FIN as BSD: dropped
+    return Disposition::kDrop;
+  }
+  if (lp.syn_q.size() + lp.accept_q.size() >= static_cast<size_t>(lp.backlog)) {
+    if (t.syncookies != 0) {
+      // RFC 4987 §3.6: answer without keeping state; the connection is
+      // made when the cookie comes back.
+      tcp_syncookie_send(stack, lp, seg.dst, lp.lport, seg.src, seg.sport, seg.seq, seg.opts);
+      return Disposition::kDrop;
+    }
+    // The queues are full: drop the SYN silently; the peer retransmits and
+    // may find room later (Linux without syncookies).
+    ++t.stat.listendrop;
+    return Disposition::kDrop;
+  }
+  TcpCb* tp = tcp_syn_child(stack, lp, seg, seg);
   tp->irs = seg.seq;
   tp->rcv_nxt = seg.seq + 1;
   tp->rcv_adv = tp->rcv_nxt;
@@ -220,9 +287,6 @@ Disposition tcp_input_listen(Stack& stack, TcpCb& lp, TcpSegment& seg) {
   tp->max_sndwnd = tp->snd_wnd;
   tp->snd_wl1 = seg.seq;
   tp->snd_wl2 = tp->iss;
-  tp->state = TcpFsmState::kSynReceived;
-  tcp_hash_insert(stack, *tp);
-  tcp_port_insert(stack, *tp);
   lp.syn_q.push_back(tp);
   // Data on the SYN is not queued (the peer retransmits it after the
   // handshake, as with BSD's syncache).
@@ -520,8 +584,11 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
       acceptable = true;
     }
   }
-  if (!acceptable && seg.has(kTcpSyn) && tcps_have_established(tp.state)) {
-    acceptable = true;  // handled by the SYN rule below (RFC 5961 §4)
+  if (!acceptable && validate && seg.has(kTcpSyn) && tcps_have_established(tp.state)) {
+    // Handled by the SYN rule below (RFC 5961 §4). Without validation a
+    // SYN outside the window is an unacceptable segment: ACK, drop (RFC
+    // 793 p. 69).
+    acceptable = true;
   }
   if (!acceptable) {
     if (seg.has(kTcpRst)) {
@@ -580,8 +647,9 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
   // Fourth: SYN in a synchronized state (RFC 5961 §4.2): challenge ACK,
   // whatever its sequence number; the connection stays.
   if (seg.has(kTcpSyn)) {
-    if (!validate && tp.state != TcpFsmState::kSynReceived) {
-      // RFC 9293 without RFC 5961: a SYN in the window resets.
+    if (!validate) {
+      // RFC 793 p. 71 without RFC 5961: "If the SYN is in the window it
+      // is an error, send a reset", and the connection goes.
       tcp_drop(stack, tp, ECONNRESET, true);
       return Disposition::kDrop;
     }
@@ -818,6 +886,16 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
 }
 
 }  // namespace
+
+// Window scale we ask for: the smallest shift that lets the window cover
+// the receive buffer (RFC 7323 §2.3), at most 14.
+uint8_t tcp_pick_rscale(size_t rcv_hiwat) {
+  uint8_t s = 0;
+  while (s < kTcpMaxWscale && (uint64_t{65535} << s) < rcv_hiwat) {
+    ++s;
+  }
+  return s;
+}
 
 void tcp_input(Stack& stack, Mbuf m, size_t iphlen, Ifnet& /*rcvif*/) noexcept {
   TcpState& t = stack.tcp;

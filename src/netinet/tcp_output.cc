@@ -275,13 +275,18 @@ void tcp_send_ctl(Stack& stack, TcpCb& tp, TcpSeq seq, TcpSeq ack, TcpFlags flag
 
 void tcp_respond(Stack& stack, InAddr src, InAddr dst, uint16_t sport, uint16_t dport, TcpSeq seq,
                  TcpSeq ack, TcpFlags flags) noexcept {
-  TcpState& t = stack.tcp;
   TcpFields f;
   f.src_port = sport;
   f.dst_port = dport;
   f.seq = seq;
   f.ack = ack;
   f.flags = flags;
+  tcp_respond_fields(stack, src, dst, f, 0);
+}
+
+void tcp_respond_fields(Stack& stack, InAddr src, InAddr dst, const TcpFields& f,
+                        uint32_t fib) noexcept {
+  TcpState& t = stack.tcp;
   Mbuf m = Mbuf::alloc(stack.pool(), 0, kTcpHeadroom);
   auto h = m ? m.prepend(f.size()) : std::span<std::byte>{};
   if (h.empty()) {
@@ -292,7 +297,7 @@ void tcp_respond(Stack& stack, InAddr src, InAddr dst, uint16_t sport, uint16_t 
   tcp_store_checksum(h, tcp_checksum(src, dst, h));
   ++t.stat.sndtotal;
   ++t.stat.sndctrl;
-  if (flags & kTcpRst) {
+  if (f.flags & kTcpRst) {
     ++t.stat.sndrst;
   }
   IpOutputArgs args;
@@ -300,6 +305,7 @@ void tcp_respond(Stack& stack, InAddr src, InAddr dst, uint16_t sport, uint16_t 
   args.dst = dst;
   args.protocol = kIpProtoTcp;
   args.ttl = static_cast<uint8_t>(stack.ip.default_ttl);
+  args.fib = fib;
   if (!ip_output(stack, std::move(m), args)) {
     ++t.stat.noroute;
   }

@@ -28,6 +28,9 @@ std::span<const TcpCounterInfo> tcpstat_fields() {
       {"timeoutdrop", &TcpStat::timeoutdrop},
       {"listendrop", &TcpStat::listendrop},
       {"twreuse", &TcpStat::twreuse},
+      {"syncookies_sent", &TcpStat::syncookies_sent},
+      {"syncookies_recvd", &TcpStat::syncookies_recvd},
+      {"syncookies_failed", &TcpStat::syncookies_failed},
       {"sndtotal", &TcpStat::sndtotal},
       {"sndpack", &TcpStat::sndpack},
       {"sndbyte", &TcpStat::sndbyte},
@@ -359,6 +362,10 @@ void tcp_register_sysctls(Stack& stack) {
                   "out-of-order segments queued per connection", true);
   (void)s.add_int("net.inet.tcp.rst_validation", &t.rst_validation, 0, 1,
                   "RFC 5961 RST/SYN validation (0: io-pkt's no_rst_validation)", true);
+  (void)s.add_int("net.inet.tcp.syncookies", &t.syncookies, 0, 1,
+                  "answer SYNs with SYN cookies when a listen queue is full (RFC 4987 §3.6); "
+                  "0: drop them",
+                  true);
   (void)s.add_int("net.inet.tcp.keepidle", &t.keepidle_s, 1, 32767,
                   "idle seconds before the first keepalive probe (RFC 1122 §4.2.3.6)", true);
   (void)s.add_int("net.inet.tcp.keepintvl", &t.keepintvl_s, 1, 32767,

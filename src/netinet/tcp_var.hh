@@ -49,6 +49,10 @@ struct TcpStat {
   uint64_t timeoutdrop = 0;  // dropped after the retransmission limit (ETIMEDOUT)
   uint64_t listendrop = 0;   // SYNs dropped: listen queue full (somaxconn/backlog)
   uint64_t twreuse = 0;      // TIME_WAIT ended early by a new SYN (RFC 6191)
+  // SYN cookies (RFC 4987 §3.6)
+  uint64_t syncookies_sent = 0;    // SYN,ACKs with a cookie: the listen queue was full
+  uint64_t syncookies_recvd = 0;   // ACKs with a valid cookie (connection made, room or not)
+  uint64_t syncookies_failed = 0;  // ACKs with a bad or expired cookie: RST
   // output
   uint64_t sndtotal = 0, sndpack = 0, sndbyte = 0;
   uint64_t sndrexmitpack = 0, sndrexmitbyte = 0;
@@ -145,6 +149,9 @@ class TcpCb {
   std::vector<TcpCb*> syn_q;    // SYN_RECEIVED children
   std::deque<TcpCb*> accept_q;  // ESTABLISHED (or later) children, oldest first
   int backlog = 0;
+  // When this listener last answered with a SYN cookie: only then is an
+  // ACK without an embryo checked as one (Linux tcp_synq_no_recent_overflow).
+  std::optional<Instant> syncookie_last;
 
   // Send sequence variables (RFC 9293 §3.3.1).
   TcpSeq iss, snd_una, snd_nxt, snd_max, snd_wl1, snd_wl2, snd_recover;
@@ -253,6 +260,9 @@ struct TcpState {
   // RFC 6528: the secret of the ISN function, drawn on first use.
   std::array<std::byte, 32> isn_secret{};
   bool isn_secret_set = false;
+  // RFC 4987 §3.6: the SYN-cookie MAC's own secret, drawn on first use.
+  std::array<std::byte, 32> syncookie_secret{};
+  bool syncookie_secret_set = false;
 
   // RFC 5961 §7: the global challenge-ACK budget of the current second,
   // randomised each second so that it cannot be measured (CVE-2016-5696).
@@ -278,6 +288,7 @@ struct TcpState {
   int64_t challenge_ack_per_conn = 10;  // per connection per second
   int64_t reass_max = 256;              // out-of-order segments queued per connection
   int64_t rst_validation = 1;           // RFC 5961 checks; 0 is io-pkt's no_rst_validation
+  int64_t syncookies = 1;               // net.inet.tcp.syncookies: cookies when the queue is full
   int64_t keepidle_s = 7200;            // net.inet.tcp.keepidle (RFC 1122 §4.2.3.6: >= 2 h)
   int64_t keepintvl_s = 75;             // net.inet.tcp.keepintvl
   int64_t keepcnt = 9;                  // net.inet.tcp.keepcnt
@@ -347,6 +358,33 @@ void tcp_sack_output(Stack& stack, TcpCb& tp);
 bool tcp_send_range(Stack& stack, TcpCb& tp, TcpSeq seq, uint32_t len, bool rexmit) noexcept;
 // Payload bytes per segment: the MSS less the timestamp option.
 inline uint32_t tcp_smss(const TcpCb& tp) { return tp.t_maxseg - (tp.ts_ok ? 12u : 0u); }
+
+// tcp_output.cc: a segment with no connection, options included (the SYN
+// cookie's SYN,ACK), routed in table `fib`.
+void tcp_respond_fields(Stack& stack, InAddr src, InAddr dst, const TcpFields& f,
+                        uint32_t fib) noexcept;
+
+// tcp_syncookie.cc (RFC 4987 §3.6): a full listener answers a SYN without
+// keeping state; the ISN of its SYN,ACK carries what the connection needs.
+// How long a cookie lives: it is valid in its time slot and the next.
+inline constexpr Duration kTcpSyncookieSlot = std::chrono::seconds(64);
+// What a valid cookie tells about the peer's SYN.
+struct TcpSyncookie {
+  uint16_t mss = 0;               // from the table: at most what the peer offered
+  std::optional<uint8_t> wscale;  // the peer's shift, when it offered scaling
+  bool sack_permitted = false;
+};
+// Answer the SYN `irs` from faddr:fport to laddr:lport (listener `lp`, its
+// queues full) with a cookie SYN,ACK.
+void tcp_syncookie_send(Stack& stack, TcpCb& lp, InAddr laddr, uint16_t lport, InAddr faddr,
+                        uint16_t fport, TcpSeq irs, const TcpOptions& syn);
+// The ACK (SEG.SEQ = irs + 1, SEG.ACK = cookie + 1) carries a cookie this
+// stack made for the 4-tuple in this time slot or the previous one.
+std::optional<TcpSyncookie> tcp_syncookie_check(Stack& stack, InAddr laddr, uint16_t lport,
+                                                InAddr faddr, uint16_t fport, TcpSeq irs,
+                                                TcpSeq cookie);
+// Window scale to ask for with a `rcv_hiwat`-byte buffer (RFC 7323 §2.3).
+uint8_t tcp_pick_rscale(size_t rcv_hiwat);
 
 // tcp_timer.cc
 void tcp_timers_init(Stack& stack, TcpCb& tp);

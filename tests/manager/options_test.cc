@@ -395,12 +395,28 @@ TEST(TcpipTable, V6OnlyOptionsAreRefusedOnV4ByVariant) {
 
 TEST(Unimplemented, ImplementedSetIsTheBuildsAndOthersAreNamed) {
   // What this build implements (one place to flip: the table's status).
-  const std::set<std::string> implemented = {
-      "prefix",           "cache",          "mclbytes",       "pagesize",          "mbuf_cache",
-      "pkt_cache",        "pkt_typed_mem",  "recv_ctxt",      "rx_prio",           "rx_pulse_prio",
-      "timer_pulse_prio", "random",         "bigstack",       "stacksize",         "stackguard",
-      "confstr_monitor",  "rgroup_allowed", "endpoint_group", "reuseport_unicast", "mfib_gid_map",
-      "somaxconn"};
+  const std::set<std::string> implemented = {"prefix",
+                                             "cache",
+                                             "mclbytes",
+                                             "pagesize",
+                                             "mbuf_cache",
+                                             "pkt_cache",
+                                             "pkt_typed_mem",
+                                             "recv_ctxt",
+                                             "rx_prio",
+                                             "rx_pulse_prio",
+                                             "timer_pulse_prio",
+                                             "random",
+                                             "bigstack",
+                                             "stacksize",
+                                             "stackguard",
+                                             "confstr_monitor",
+                                             "rgroup_allowed",
+                                             "endpoint_group",
+                                             "reuseport_unicast",
+                                             "mfib_gid_map",
+                                             "somaxconn",
+                                             "no_rst_validation"};
   for (const TcpipOptionInfo& info : tcpip_option_table()) {
     const std::string n = name_of(info);
     SCOPED_TRACE(n);

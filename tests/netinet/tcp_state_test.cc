@@ -506,6 +506,7 @@ TEST_F(TcpTest, PawsDropsOldTimestamp) {
 // beyond it is dropped silently and answered once there is room.
 TEST_F(TcpTest, ListenBacklogFullDropsSyn) {
   ASSERT_TRUE(s.sysctl().set("kern.somaxconn", "1").ok());
+  ASSERT_TRUE(s.sysctl().set("net.inet.tcp.syncookies", "0").ok());  // drop, not cookies
   listener = listen_on(80, 100);
   TcpPeer p1(sc, 41000), p2(sc, 42000);
   p1.connect(80, mss(1000));
