@@ -294,11 +294,21 @@ struct iopkt_ctl_arp_list_reply {
   struct iopkt_ctl_arp entries[IOPKT_CTL_ARP_LIST_MAX]; /* only `count` sent */
 };
 
+/* One entry of netstat -a: a socket, or a TCP connection without one (its
+ * socket closed in FIN_WAIT_2 or TIME_WAIT, or not accepted yet), as BSD
+ * lists both; the sockets come first, then those connections. */
 struct iopkt_ctl_socket_info {
   int32_t domain, type, protocol;
-  uint32_t state; /* reserved for TCP states; 0 for datagram sockets */
+  /* SOCK_STREAM: the TCP state in BSD's TCPS_* numbering (tcp_fsm.h):
+   * 0 CLOSED, 1 LISTEN, 2 SYN_SENT, 3 SYN_RCVD, 4 ESTABLISHED, 5 CLOSE_WAIT,
+   * 6 FIN_WAIT_1, 7 CLOSING, 8 LAST_ACK, 9 FIN_WAIT_2, 10 TIME_WAIT.
+   * 0 for other sockets. */
+  uint32_t state;
   struct iopkt_ctl_addr laddr, faddr;
-  uint32_t rcv_cc, snd_cc; /* bytes queued */
+  uint32_t rcv_cc, snd_cc; /* bytes queued to read / not yet acknowledged */
+  /* 1: a TCP connection with no socket (closed by its user, or not accepted
+   * yet): no program holds it, so counts of open sockets leave it out. */
+  uint32_t no_socket;
 };
 #define IOPKT_CTL_SOCKET_LIST_MAX 64
 struct iopkt_ctl_socket_list_reply {

@@ -103,6 +103,9 @@ void Stack::register_sysctls() {
       [this] { return std::to_string(pool_.config().pagesize); },
       "allocation quantum of the packet pools (tcpip pagesize)");
   (void)sysctl_.add_readonly(
+      "kern.mbuf.mbufs_in_use", SysctlType::kInt,
+      [this] { return std::to_string(pool_.stats().mbufs_in_use); }, "packet headers in use");
+  (void)sysctl_.add_readonly(
       "kern.mbuf.clusters_in_use", SysctlType::kInt,
       [this] { return std::to_string(pool_.stats().clusters_in_use); }, "clusters in use");
   (void)sysctl_.add_readonly(

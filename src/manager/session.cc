@@ -461,21 +461,70 @@ CtlReply do_arp(ControlContext& ctx, uint16_t type, const iopkt_ctl_arp& req) {
 }
 
 CtlReply do_socket_list(ControlContext& ctx, const iopkt_ctl_list& req) {
+  // The listing BSD's netstat -a walks (NetBSD sysctl net.inet.tcp.pcblist):
+  // the sockets, then the TCP connections that outlived theirs (closed by
+  // the user: FIN_WAIT_1/2, CLOSING, LAST_ACK, TIME_WAIT) or have none yet
+  // (embryos and connections a listener holds until accept). The cursor
+  // indexes that one sequence; the orphans are sorted by 4-tuple so that a
+  // cursor means the same entry from one page to the next while nothing
+  // changes. `state` goes out as the enum's value: BSD's TCPS_* numbers.
+  static_assert(static_cast<int>(TcpFsmState::kListen) == 1 &&
+                static_cast<int>(TcpFsmState::kEstablished) == 4 &&
+                static_cast<int>(TcpFsmState::kTimeWait) == 10);
   Stack& s = ctx.stack();
   auto ids = s.so_list();
+  std::vector<const TcpCb*> orphans;
+  for (const auto& [key, cb] : s.tcp.cbs) {
+    if (cb->so == nullptr && cb->state != TcpFsmState::kClosed) {
+      orphans.push_back(cb.get());
+    }
+  }
+  std::sort(orphans.begin(), orphans.end(), [](const TcpCb* a, const TcpCb* b) {
+    if (a->laddr != b->laddr) {
+      return a->laddr < b->laddr;
+    }
+    if (a->lport != b->lport) {
+      return a->lport < b->lport;
+    }
+    if (a->faddr != b->faddr) {
+      return a->faddr < b->faddr;
+    }
+    return a->fport < b->fport;
+  });
+  const size_t total = ids.size() + orphans.size();
   iopkt_ctl_socket_list_reply rep{};
-  uint32_t i = req.cursor;
-  for (; i < ids.size() && rep.count < IOPKT_CTL_SOCKET_LIST_MAX; ++i) {
-    const Socket* so = s.so_find(ids[i]);
+  size_t i = req.cursor;
+  for (; i < total && rep.count < IOPKT_CTL_SOCKET_LIST_MAX; ++i) {
     iopkt_ctl_socket_info& o = rep.sockets[rep.count++];
+    if (i >= ids.size()) {
+      const TcpCb* tp = orphans[i - ids.size()];
+      o.domain = AF_INET;
+      o.type = SOCK_STREAM;
+      o.protocol = IPPROTO_TCP;
+      o.state = static_cast<uint32_t>(tp->state);
+      o.laddr = sockaddr_to_ctl(SockAddr::inet(tp->laddr, tp->lport));
+      o.faddr = sockaddr_to_ctl(SockAddr::inet(tp->faddr, tp->fport));
+      o.rcv_cc = static_cast<uint32_t>(tp->rcv_cc);
+      o.snd_cc = static_cast<uint32_t>(tp->snd_cc);
+      o.no_socket = 1;
+      continue;
+    }
+    const Socket* so = s.so_find(ids[i]);
     o.domain = so->domain;
     o.type = so->type;
     o.protocol = so->protocol;
     o.laddr = sockaddr_to_ctl(SockAddr::inet(so->inp.laddr, so->inp.lport));
     o.faddr = sockaddr_to_ctl(SockAddr::inet(so->inp.faddr, so->inp.fport));
     o.rcv_cc = static_cast<uint32_t>(so->rcv_cc);
+    if (so->tcb != nullptr) {
+      // A stream socket's bytes wait in its control block, not in the
+      // datagram queue.
+      o.state = static_cast<uint32_t>(so->tcb->state);
+      o.rcv_cc = static_cast<uint32_t>(so->tcb->rcv_cc);
+      o.snd_cc = static_cast<uint32_t>(so->tcb->snd_cc);
+    }
   }
-  rep.next_cursor = i < ids.size() ? i : 0;
+  rep.next_cursor = i < total ? static_cast<uint32_t>(i) : 0;
   return body_reply(rep, offsetof(iopkt_ctl_socket_list_reply, sockets) +
                              rep.count * sizeof(iopkt_ctl_socket_info));
 }

@@ -81,6 +81,74 @@ std::vector<std::byte> int_bytes(int v) {
   return out;
 }
 
+// Linux's state numbers (include/net/tcp_states.h), which tcp_info carries.
+uint8_t linux_tcp_state(TcpFsmState s) {
+  switch (s) {
+    case TcpFsmState::kEstablished:
+      return TCP_ESTABLISHED;
+    case TcpFsmState::kSynSent:
+      return TCP_SYN_SENT;
+    case TcpFsmState::kSynReceived:
+      return TCP_SYN_RECV;
+    case TcpFsmState::kFinWait1:
+      return TCP_FIN_WAIT1;
+    case TcpFsmState::kFinWait2:
+      return TCP_FIN_WAIT2;
+    case TcpFsmState::kTimeWait:
+      return TCP_TIME_WAIT;
+    case TcpFsmState::kClosed:
+      return TCP_CLOSE;
+    case TcpFsmState::kCloseWait:
+      return TCP_CLOSE_WAIT;
+    case TcpFsmState::kLastAck:
+      return TCP_LAST_ACK;
+    case TcpFsmState::kListen:
+      return TCP_LISTEN;
+    case TcpFsmState::kClosing:
+      return TCP_CLOSING;
+  }
+  return TCP_CLOSE;
+}
+
+uint32_t usecs(Duration d) {
+  return static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
+
+// TCP_INFO as Linux lays it out (glibc's struct tcp_info): what programs
+// such as iperf3 and ss read — state, RTT, windows, retransmissions.
+std::vector<std::byte> tcp_info_bytes(Stack& stack, const TcpCb& tp) {
+  struct tcp_info ti {};
+  ti.tcpi_state = linux_tcp_state(tp.state);
+  ti.tcpi_ca_state = tp.in_recovery ? 3 : 0;  // TCP_CA_Recovery : TCP_CA_Open
+  ti.tcpi_retransmits = static_cast<uint8_t>(std::min(tp.rxtshift, 255));
+  ti.tcpi_probes = static_cast<uint8_t>(std::min(tp.persist_shift + tp.keep_probes, 255));
+  ti.tcpi_backoff = static_cast<uint8_t>(std::min(tp.rxtshift, 255));
+  ti.tcpi_options =
+      static_cast<uint8_t>((tp.ts_ok ? TCPI_OPT_TIMESTAMPS : 0) | (tp.sack_ok ? TCPI_OPT_SACK : 0) |
+                           (tp.ws_ok ? TCPI_OPT_WSCALE : 0));
+  if (tp.ws_ok) {
+    ti.tcpi_snd_wscale = tp.snd_scale & 0xf;
+    ti.tcpi_rcv_wscale = tp.rcv_scale & 0xf;
+  }
+  uint32_t mss = tp.t_maxseg - (tp.ts_ok ? 12 : 0);
+  ti.tcpi_rto = usecs(tp.rto);
+  ti.tcpi_snd_mss = mss;
+  ti.tcpi_rcv_mss = tp.our_mss;
+  ti.tcpi_unacked = mss != 0 ? (tp.flight() + mss - 1) / mss : 0;
+  ti.tcpi_pmtu = tp.t_maxseg + 40u;
+  ti.tcpi_rtt = usecs(tp.srtt);
+  ti.tcpi_rttvar = usecs(tp.rttvar);
+  ti.tcpi_snd_ssthresh = mss != 0 ? std::min<uint32_t>(tp.ssthresh / mss, 0x7fffffff) : 0;
+  ti.tcpi_snd_cwnd = mss != 0 ? tp.cwnd / mss : 0;
+  ti.tcpi_advmss = tp.our_mss;
+  ti.tcpi_reordering = 3;  // DupThresh
+  ti.tcpi_rcv_space = static_cast<uint32_t>(tp.rcv_hiwat);
+  (void)stack;
+  std::vector<std::byte> out(sizeof ti);
+  std::memcpy(out.data(), &ti, sizeof ti);
+  return out;
+}
+
 // The socket and control block behind a stream-socket call: EBADF for no
 // such socket, EOPNOTSUPP for one that is not TCP.
 struct StreamSocket {
@@ -309,9 +377,11 @@ Result<void, Errno> tcp_setsockopt(Stack& stack, Socket& so, int level, int name
       return Err(Errno{EINVAL});
     }
     std::memcpy(&l, val.data(), sizeof l);
-    // Only {1, 0} changes what close does here; a positive linger time is
-    // the manager's to wait out (close returns once the FIN is acked).
-    tp->linger_zero = l.l_onoff != 0 && l.l_linger == 0;
+    // {1, 0}: close aborts. A positive time is the closing client's to wait
+    // out (libiopkt's iopkt_close waits until the FIN is acknowledged, at
+    // most that long, as Linux's close does).
+    so.linger = l.l_onoff != 0 ? std::max(l.l_linger, 0) : -1;
+    tp->linger_zero = so.linger == 0;
     return {};
   }
   if (level != IPPROTO_TCP) {
@@ -380,7 +450,8 @@ Result<std::vector<std::byte>, Errno> tcp_getsockopt(Stack& stack, Socket& so, i
   TcpCb* tp = so.tcb;
   if (level == SOL_SOCKET && name == SO_LINGER) {
     struct linger l {};
-    l.l_onoff = tp->linger_zero ? 1 : 0;
+    l.l_onoff = so.linger >= 0 ? 1 : 0;
+    l.l_linger = std::max(so.linger, 0);
     std::vector<std::byte> out(sizeof l);
     std::memcpy(out.data(), &l, sizeof l);
     return out;
@@ -407,6 +478,8 @@ Result<std::vector<std::byte>, Errno> tcp_getsockopt(Stack& stack, Socket& so, i
       return int_bytes(tp->nodelay ? 1 : 0);
     case TCP_MAXSEG:
       return int_bytes(tp->t_maxseg - (tp->ts_ok ? 12 : 0));
+    case TCP_INFO:
+      return tcp_info_bytes(stack, *tp);
     default:
       return Err(Errno{ENOPROTOOPT});
   }
@@ -444,6 +517,7 @@ Result<SocketId, Errno> Stack::so_accept(SocketId id) {
   so->type = lso->type;
   so->protocol = lso->protocol;
   so->options = lso->options;  // inherited as BSD sonewconn does
+  so->linger = lso->linger;
   so->ip_ttl = lso->ip_ttl;
   so->ip_tos = lso->ip_tos;
   so->fib = lso->fib;  // the listener's routing table (mfib_gid_map)

@@ -178,7 +178,8 @@ class ProcessTcpStream : public ProcessTest {
     EXPECT_GE(s, 0) << strerror(errno) << " " << iopkt_last_error();
     return {c, s};
   }
-  // Sockets the stack holds now (SOCKET_LIST, all pages).
+  // Sockets the stack holds now (SOCKET_LIST, all pages; TCP connections
+  // left without a socket — TIME_WAIT and the like — are not counted).
   size_t stack_sockets() {
     size_t n = 0;
     uint32_t cursor = 0;
@@ -191,7 +192,9 @@ class ProcessTcpStream : public ProcessTest {
         ADD_FAILURE() << "SOCKET_LIST: " << iopkt_last_error();
         return 0;
       }
-      n += rep.count;
+      for (uint32_t k = 0; k < rep.count; ++k) {
+        n += rep.sockets[k].no_socket == 0 ? 1 : 0;  // not connections nobody holds
+      }
       cursor = rep.next_cursor;
       if (cursor == 0) {
         break;
@@ -525,10 +528,69 @@ TEST_F(ProcessTcpStream, ClosedConnectionsLeaveNoSocketsBehind) {
       << stack_sockets() << " sockets, " << baseline << " before";
 }
 
-TEST_F(ProcessTcpStream, SomaxconnOptionIsTheStacksLimit) {
+TEST_F(ProcessTcpStream, LingeringCloseWaitsForTheAcknowledgement) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  auto [c, s] = connected_pair();
+  ASSERT_GE(s, 0);
+  linger lg{1, 1};
+  ASSERT_EQ(iopkt_setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+  linger back{};
+  socklen_t len = sizeof back;
+  ASSERT_EQ(iopkt_getsockopt(c, SOL_SOCKET, SO_LINGER, &back, &len), 0);
+  EXPECT_EQ(back.l_onoff, 1);
+  EXPECT_EQ(back.l_linger, 1);
+  tcp_info ti{};
+  len = sizeof ti;
+  ASSERT_EQ(iopkt_getsockopt(c, IPPROTO_TCP, TCP_INFO, &ti, &len), 0) << iopkt_last_error();
+  EXPECT_EQ(ti.tcpi_state, TCP_ESTABLISHED);
+  EXPECT_GT(ti.tcpi_snd_mss, 0u);
+
+  // The server does not read: more than its buffers hold cannot be
+  // acknowledged, so close waits the whole linger time.
+  std::vector<char> block(65536, 'l');
+  bool full = false;
+  for (int i = 0; i < 2000 && !full; ++i) {
+    if (iopkt_send(c, block.data(), block.size(), MSG_DONTWAIT) < 0) {
+      pollfd p{c, POLLOUT, 0};  // the stack may still be moving bytes into TCP
+      full = poll(&p, 1, 300) == 0;
+    }
+  }
+  ASSERT_TRUE(full) << "the connection never filled up";
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(iopkt_close(c), 0);
+  forget(c);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(waited, std::chrono::milliseconds(900)) << "close did not linger";
+  EXPECT_LT(waited, std::chrono::milliseconds(3000));
+
+  // With a reader, close returns once everything is acknowledged.
+  auto [c2, s2] = connected_pair();
+  ASSERT_GE(s2, 0);
+  lg = {1, 10};
+  ASSERT_EQ(iopkt_setsockopt(c2, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+  constexpr size_t kBytes = 2u << 20;
+  ReadResult got;
+  std::thread reader([&, s2 = s2] { got = read_stream(s2, 7); });
+  ASSERT_EQ(write_stream(c2, kBytes, 7), kBytes);
+  t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(iopkt_close(c2), 0);
+  forget(c2);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  reader.join();
+  EXPECT_EQ(got.bytes, kBytes);
+  EXPECT_EQ(got.first_bad, SIZE_MAX);
+  EXPECT_EQ(got.error, 0);
+}
+
+TEST_F(ProcessTcpStream, SomaxconnAndNoRstValidationOptionsReachTheStack) {
   run_ = start_instance(4, 1, path("a"), {}, "somaxconn=300");
   ASSERT_TRUE(run_.start.ok()) << run_.start.describe();
   EXPECT_EQ(sysctl_get(path("a"), "kern.somaxconn"), "300");
+  EXPECT_EQ(sysctl_get(path("a"), "net.inet.tcp.rst_validation"), "1");
+  IoPktRun b = start_instance(4, 2, path("b"), {}, "no_rst_validation");
+  ASSERT_TRUE(b.start.ok()) << b.start.describe();
+  EXPECT_EQ(sysctl_get(path("b"), "net.inet.tcp.rst_validation"), "0");
+  EXPECT_EQ(sysctl_get(path("b"), "kern.somaxconn"), "128");  // QNX's SOMAXCONN
 }
 
 // Issue 5: 10,000 concurrent connections to one listener, then all closed:
@@ -556,9 +618,13 @@ TEST_F(ProcessTcpStream, TenThousandConnectionsThenBackToBaseline) {
   ASSERT_TRUE(run_util("ifconfig", {"vw0", "192.0.2.1/24", "up"}, {"SOCK=" + path("a")}).ok());
   ASSERT_TRUE(run_util("ifconfig", {"vw0", "192.0.2.2/24", "up"}, {"SOCK=" + path("b")}).ok());
   setenv("SOCK", path("a").c_str(), 1);
+  // Clusters and packet headers in use, as netstat -m shows them.
   auto clusters = [&](const std::string& prefix) {
-    auto v = sysctl_get(prefix, "kern.mbuf.clusters_in_use");
-    return v ? std::strtoll(v->c_str(), nullptr, 10) : -1;
+    auto c = sysctl_get(prefix, "kern.mbuf.clusters_in_use");
+    auto m = sysctl_get(prefix, "kern.mbuf.mbufs_in_use");
+    return c && m ? std::strtoll(c->c_str(), nullptr, 10) * 1000000 +
+                        std::strtoll(m->c_str(), nullptr, 10)
+                  : -1;
   };
   size_t base_sockets = stack_sockets();
   long long base_a = clusters(path("a")), base_b = clusters(path("b"));
@@ -629,9 +695,9 @@ TEST_F(ProcessTcpStream, TenThousandConnectionsThenBackToBaseline) {
   EXPECT_TRUE(eventually([&] { return stack_sockets() == base_sockets; }, Millis(30000)))
       << stack_sockets() << " sockets left, " << base_sockets << " before";
   EXPECT_TRUE(eventually([&] { return clusters(path("a")) == base_a; }, Millis(30000)))
-      << clusters(path("a")) << " clusters in use on a, " << base_a << " before";
+      << clusters(path("a")) << " (clusters * 10^6 + mbufs) in use on a, " << base_a << " before";
   EXPECT_TRUE(eventually([&] { return clusters(path("b")) == base_b; }, Millis(30000)))
-      << clusters(path("b")) << " clusters in use on b, " << base_b << " before";
+      << clusters(path("b")) << " (clusters * 10^6 + mbufs) in use on b, " << base_b << " before";
   kill_io_pkt(b.pid);
 }
 

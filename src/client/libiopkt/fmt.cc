@@ -1119,7 +1119,8 @@ const char kNetstatUsage[] =
     "usage: netstat [-an] [-f address_family] [-p protocol]\n"
     "       netstat -i [-n] [-I interface]\n"
     "       netstat -r [-n] [-f address_family]\n"
-    "       netstat -s [-s] [-p protocol]\n";
+    "       netstat -s [-s] [-p protocol]\n"
+    "       netstat -m\n";
 
 bool parse_netstat_args(const std::vector<std::string>& args, NetstatOptions* o, std::string* err) {
   err->clear();
@@ -1176,6 +1177,9 @@ bool parse_netstat_args(const std::vector<std::string>& args, NetstatOptions* o,
         case 's':
           r.stats = true;
           ++r.stats_level;
+          break;
+        case 'm':
+          r.mbufs = true;
           break;
         default:
           return false;
@@ -1256,10 +1260,36 @@ std::string netstat_proto(const iopkt_ctl_socket_info& s) {
   return "";  // raw sockets: NetBSD's netstat does not list them
 }
 
+std::string netstat_tcp_state(uint32_t state) {
+  // BSD tcpstates[], in TCPS_* order (netinet/tcp_fsm.h).
+  static constexpr const char* kNames[] = {
+      "CLOSED",     "LISTEN",  "SYN_SENT", "SYN_RCVD",   "ESTABLISHED", "CLOSE_WAIT",
+      "FIN_WAIT_1", "CLOSING", "LAST_ACK", "FIN_WAIT_2", "TIME_WAIT",
+  };
+  if (state < std::size(kNames)) {
+    return kNames[state];
+  }
+  return std::to_string(state);
+}
+
+bool netstat_socket_shown(const iopkt_ctl_socket_info& s, bool all) {
+  if (all) {
+    return true;
+  }
+  bool wildcard = true;
+  for (int k = 0; k < 4; ++k) {
+    wildcard = wildcard && s.laddr.addr[k] == 0;
+  }
+  constexpr uint32_t kTcpsListen = 1;
+  return !wildcard && !(s.type == SOCK_STREAM && s.state == kTcpsListen);
+}
+
 std::string netstat_socket_line(const iopkt_ctl_socket_info& s) {
-  char buf[160];
-  snprintf(buf, sizeof buf, "%-5.5s %6u %6u  %-22.22s %-22.22s", netstat_proto(s).c_str(), s.rcv_cc,
-           s.snd_cc, netstat_endpoint(s.laddr).c_str(), netstat_endpoint(s.faddr).c_str());
+  char buf[192];
+  std::string state = s.type == SOCK_STREAM ? netstat_tcp_state(s.state) : "";
+  snprintf(buf, sizeof buf, "%-5.5s %6u %6u  %-22.22s %-22.22s %s", netstat_proto(s).c_str(),
+           s.rcv_cc, s.snd_cc, netstat_endpoint(s.laddr).c_str(), netstat_endpoint(s.faddr).c_str(),
+           state.c_str());
   std::string out = buf;
   while (!out.empty() && out.back() == ' ') {
     out.pop_back();  // a datagram socket has no state column
@@ -1269,10 +1299,13 @@ std::string netstat_socket_line(const iopkt_ctl_socket_info& s) {
 
 namespace {
 
-// One counter's line: "%llu" becomes the value, "%s" the plural "s".
+// One counter's line: "%llu" becomes the value, "%s" the plural "s" of
+// the value before it. A line may carry a second counter, `name2`, for the
+// second "%llu" ("%llu data packets (%llu bytes)", NetBSD's pairs).
 struct StatText {
   const char* name;
   const char* text;
+  const char* name2 = nullptr;
 };
 
 // NetBSD usr.bin/netstat/inet.c ip_stats(), by the stack's counter names
@@ -1376,6 +1409,79 @@ constexpr StatText kUdpStats[] = {
     {"opackets", "\t%llu datagram%s output"},
 };
 
+// tcp_stats(), in its order and words where NetBSD counts the same thing;
+// the stack's own counters (RFC 5961 challenge ACKs, drop reasons, SACK,
+// keepalive) beside their closest relatives.
+constexpr StatText kTcpStats[] = {
+    {"sndtotal", "\t%llu packet%s sent"},
+    {"sndpack", "\t\t%llu data packet%s (%llu byte%s)", "sndbyte"},
+    {"sndrexmitpack", "\t\t%llu data packet%s (%llu byte%s) retransmitted", "sndrexmitbyte"},
+    {"sack_rexmits", "\t\t%llu data packet%s (%llu byte%s) retransmitted by SACK recovery",
+     "sack_rexmit_bytes"},
+    {"sndacks", "\t\t%llu ack-only packet%s (%llu delayed)", "delack"},
+    {"sndprobe", "\t\t%llu window probe packet%s"},
+    {"sndwinup", "\t\t%llu window update packet%s"},
+    {"sndctrl", "\t\t%llu control packet%s"},
+    {"sndrst", "\t\t%llu reset%s"},
+    {"noroute", "\t\t%llu send attempt%s failed for want of a route or buffers"},
+    {"rcvtotal", "\t%llu packet%s received"},
+    {"rcvackpack", "\t\t%llu ack%s (for %llu byte%s)", "rcvackbyte"},
+    {"rcvdupack", "\t\t%llu duplicate ack%s"},
+    {"rcvacktoomuch", "\t\t%llu ack%s for unsent data"},
+    {"rcvackold", "\t\t%llu ack%s too old to be acceptable (RFC 5961)"},
+    {"rcvpack", "\t\t%llu packet%s (%llu byte%s) received in-sequence", "rcvbyte"},
+    {"rcvduppack", "\t\t%llu completely duplicate packet%s (%llu byte%s)", "rcvdupbyte"},
+    {"pawsdrop", "\t\t%llu old duplicate packet%s"},
+    {"rcvpartduppack", "\t\t%llu packet%s with some dup. data"},
+    {"rcvoopack", "\t\t%llu out-of-order packet%s (%llu byte%s)", "rcvoobyte"},
+    {"rcvreassfull", "\t\t%llu out-of-order packet%s dropped: reassembly queue full"},
+    {"rcvpackafterwin", "\t\t%llu packet%s of data after window"},
+    {"rcvoutwin", "\t\t%llu unacceptable packet%s acknowledged and dropped"},
+    {"rcvwinprobe", "\t\t%llu window probe%s"},
+    {"rcvwinupd", "\t\t%llu window update packet%s"},
+    {"rcvafterclose", "\t\t%llu packet%s received after close"},
+    {"rcvbadsum", "\t\t%llu discarded for bad checksum%s"},
+    {"rcvbadoff", "\t\t%llu discarded for bad header offset field%s"},
+    {"rcvshort", "\t\t%llu discarded because packet too short"},
+    {"rcvbadopt", "\t\t%llu discarded for malformed options"},
+    {"rcvbadaddr", "\t\t%llu discarded for a broadcast or multicast address"},
+    {"connattempt", "\t%llu connection request%s"},
+    {"accepts", "\t%llu connection accept%s"},
+    {"connects", "\t%llu connection%s established (including accepts)"},
+    {"closed", "\t%llu connection%s closed (including %llu drop%s)", "drops"},
+    {"conndrops", "\t%llu embryonic connection%s dropped"},
+    {"listendrop", "\t%llu listen queue overflow%s"},
+    {"syncookies_sent", "\t%llu SYN cookie%s sent"},
+    {"syncookies_recvd", "\t%llu SYN cookie%s received"},
+    {"syncookies_failed", "\t%llu SYN cookie%s rejected"},
+    {"twreuse", "\t%llu TIME_WAIT connection%s ended early by a new SYN"},
+    {"rttupdated", "\t%llu segment%s updated rtt"},
+    {"rexmttimeo", "\t%llu retransmit timeout%s"},
+    {"timeoutdrop", "\t\t%llu connection%s dropped by rexmit timeout"},
+    {"persisttimeo", "\t%llu persist timeout%s"},
+    {"keeptimeo", "\t%llu keepalive timeout%s"},
+    {"keepprobe", "\t\t%llu keepalive probe%s sent"},
+    {"keepdrops", "\t\t%llu connection%s dropped by keepalive"},
+    {"finwait2drop", "\t%llu orphaned FIN_WAIT_2 connection%s dropped"},
+    {"fastretrans", "\t%llu fast retransmit%s"},
+    {"partialack", "\t%llu partial ack%s in fast recovery"},
+    {"noport", "\t%llu dropped due to no socket"},
+    {"rcvnosock", "\t%llu ack%s to a listener without a pending connection"},
+    {"rcvbadsyn", "\t%llu bad connection attempt%s"},
+    {"rcvbadack", "\t%llu unacceptable ack%s during the handshake"},
+    {"rcvrst", "\t%llu reset%s received"},
+    {"rcvrstoutwin", "\t\t%llu reset%s outside the window ignored"},
+    {"rcvrstchallenge", "\t\t%llu reset%s in the window answered with a challenge ACK"},
+    {"rcvsynchallenge", "\t%llu SYN%s on a synchronized connection answered with a challenge ACK"},
+    {"challengeack", "\t%llu challenge ACK%s sent"},
+    {"challengeacklimit", "\t\t%llu challenge ACK%s suppressed by the rate limit"},
+    {"sack_recovery_episode", "\t%llu SACK recovery episode%s"},
+    {"sack_rcv_blocks", "\t%llu SACK option block%s received"},
+    {"sack_bad_blocks", "\t\t%llu bad SACK block%s ignored"},
+    {"sack_sboverflow", "\t\t%llu SACK block%s ignored: scoreboard full"},
+    {"sack_send_blocks", "\t%llu SACK option block%s sent"},
+};
+
 // arp_stats().
 constexpr StatText kArpStats[] = {
     {"txrequests", "\t%llu request packet%s sent"},
@@ -1401,18 +1507,21 @@ constexpr StatText kRouteStats[] = {
 
 constexpr StatsSection kSections[] = {
     {"ip", "net.inet.ip.stats."},     {"icmp", "net.inet.icmp.stats."},
-    {"igmp", "net.inet.igmp.stats."}, {"udp", "net.inet.udp.stats."},
-    {"arp", "net.inet.arp.stats."},   {"routing", "net.route.stats."},
+    {"igmp", "net.inet.igmp.stats."}, {"tcp", "net.inet.tcp.stats."},
+    {"udp", "net.inet.udp.stats."},   {"arp", "net.inet.arp.stats."},
+    {"routing", "net.route.stats."},
 };
 
-std::string stat_line(const char* text, uint64_t v) {
+std::string stat_line(const char* text, uint64_t v, uint64_t v2 = 0) {
   std::string out;
+  int used = 0;  // values substituted so far
   for (const char* p = text; *p != '\0'; ++p) {
     if (p[0] == '%' && strncmp(p, "%llu", 4) == 0) {
-      out += std::to_string(v);
+      out += std::to_string(used == 0 ? v : v2);
+      ++used;
       p += 3;
     } else if (p[0] == '%' && p[1] == 's') {
-      bool one = v == 1;
+      bool one = (used <= 1 ? v : v2) == 1;
       // "entr%s": entry / entries.
       if (!out.empty() && out.back() == 'r' && out.size() >= 4 &&
           out.compare(out.size() - 4, 4, "entr") == 0) {
@@ -1437,6 +1546,9 @@ std::span<const StatText> table_for(std::string_view proto) {
   }
   if (proto == "udp") {
     return kUdpStats;
+  }
+  if (proto == "tcp") {
+    return kTcpStats;
   }
   if (proto == "arp") {
     return kArpStats;
@@ -1472,12 +1584,19 @@ std::string netstat_proto_stats(std::string_view proto, std::string_view prefix,
   }
   std::vector<bool> done(counters.size(), false);
   std::string out = std::string(proto) + ":\n";
-  auto emit = [&](size_t k, const char* text) {
+  auto emit = [&](size_t k, const StatText& t) {
     done[k] = true;
-    if (skip_zero && counters[k].second == 0) {
+    uint64_t v2 = 0;
+    for (size_t j = 0; t.name2 != nullptr && j < counters.size(); ++j) {
+      if (!done[j] && counters[j].first == t.name2) {
+        done[j] = true;
+        v2 = counters[j].second;
+      }
+    }
+    if (skip_zero && counters[k].second == 0 && v2 == 0) {
       return;
     }
-    out += stat_line(text, counters[k].second);
+    out += stat_line(t.text, counters[k].second, v2);
   };
   auto histogram = [&](const std::string& dir, const char* head) {
     // One line per ICMP type, in type order, then types without a name.
@@ -1511,7 +1630,7 @@ std::string netstat_proto_stats(std::string_view proto, std::string_view prefix,
     }
     for (size_t k = 0; k < counters.size(); ++k) {
       if (!done[k] && counters[k].first == t.name) {
-        emit(k, t.text);
+        emit(k, t);
       }
     }
   }
@@ -1519,6 +1638,61 @@ std::string netstat_proto_stats(std::string_view proto, std::string_view prefix,
     if (!done[k] && !(skip_zero && counters[k].second == 0)) {
       out += "\t" + std::to_string(counters[k].second) + " " + counters[k].first + "\n";
     }
+  }
+  return out;
+}
+
+std::string netstat_mbuf_stats(std::span<const iopkt_ctl_sysctl> entries) {
+  constexpr std::string_view kPrefix = "kern.mbuf.";
+  std::vector<std::pair<std::string, uint64_t>> leaves;
+  for (const iopkt_ctl_sysctl& e : entries) {
+    std::string name = query::field(e.name);
+    uint64_t v = 0;
+    if (e.type == IOPKT_SYSCTL_NODE || name.size() <= kPrefix.size() ||
+        name.compare(0, kPrefix.size(), kPrefix) != 0 ||
+        !parse_uint(query::field(e.value), 0, UINT64_MAX, &v)) {
+      continue;
+    }
+    leaves.emplace_back(name.substr(kPrefix.size()), v);
+  }
+  auto take = [&](std::string_view name) -> std::optional<uint64_t> {
+    for (auto it = leaves.begin(); it != leaves.end(); ++it) {
+      if (it->first == name) {
+        uint64_t v = it->second;
+        leaves.erase(it);
+        return v;
+      }
+    }
+    return std::nullopt;
+  };
+  auto mbufs = take("mbufs_in_use");
+  auto in_use = take("clusters_in_use");
+  auto total = take("clusters_total");
+  auto mclbytes = take("mclbytes");
+  auto failures = take("alloc_failures");
+  (void)take("pagesize");  // a setting of the pool, not its state
+  std::string out;
+  // NetBSD mbpr()'s lines, for what the pool counts: it has no mbuf types
+  // and no drain routines, and its clusters are what holds memory.
+  if (mbufs) {
+    out += std::to_string(*mbufs) + " mbufs in use\n";
+  }
+  if (in_use && total) {
+    out += std::to_string(*in_use) + "/" + std::to_string(*total) +
+           " mbuf clusters in use (current/total)\n";
+  } else if (in_use) {
+    out += std::to_string(*in_use) + " mbuf clusters in use\n";
+  }
+  if (total && mclbytes) {
+    uint64_t pct = *total == 0 ? 0 : in_use.value_or(0) * 100 / *total;
+    out += std::to_string(*total * *mclbytes / 1024) + " Kbytes allocated to network (" +
+           std::to_string(pct) + "% in use)\n";
+  }
+  if (failures) {
+    out += std::to_string(*failures) + " requests for memory denied\n";
+  }
+  for (const auto& [name, v] : leaves) {
+    out += std::to_string(v) + " " + name + "\n";  // a counter with no words here yet
   }
   return out;
 }

@@ -178,10 +178,11 @@ struct NetstatOptions {
   bool routes = false;      // -r
   bool interfaces = false;  // -i (or -I IF)
   bool stats = false;       // -s
+  bool mbufs = false;       // -m
   int stats_level = 0;      // -ss: counters that are 0 left out
   std::string ifname;       // -I IF
   std::string family;       // -f inet|inet6|...
-  std::string protocol;     // -p ip|icmp|udp|arp|route
+  std::string protocol;     // -p ip|icmp|tcp|udp|arp|routing
 };
 bool parse_netstat_args(const std::vector<std::string>& args, NetstatOptions* o, std::string* err);
 extern const char kNetstatUsage[];
@@ -192,19 +193,28 @@ std::string netstat_if_header();
 std::string netstat_if_lines(const iopkt_ctl_if_info& ifp, std::span<const iopkt_ctl_ifaddr> addrs);
 
 // netstat -a (NetBSD protopr()): "Active Internet connections (including
-// servers)" and the column header; one socket's line ("udp ... *.7000 *.*").
+// servers)" and the column header; one socket's line ("udp ... *.7000 *.*",
+// "tcp ... 127.0.0.1.80 127.0.0.1.65000 ESTABLISHED").
 std::string netstat_socket_header(bool all);
 // "127.0.0.1.7000", "*.7000", "*.*".
 std::string netstat_endpoint(const iopkt_ctl_addr& a);
 std::string netstat_socket_line(const iopkt_ctl_socket_info& s);
-// Protocol name of a socket: "udp", "tcp", "raw"; "" for one netstat skips.
+// Protocol name of a socket: "udp", "tcp"; "" for one netstat skips (raw).
 std::string netstat_proto(const iopkt_ctl_socket_info& s);
+// BSD's tcpstates[] name of a TCPS_* number ("ESTABLISHED"); the number
+// itself when out of range, as NetBSD prints it.
+std::string netstat_tcp_state(uint32_t state);
+// Whether netstat lists `s`: without -a (`all`), servers are left out —
+// sockets on the wildcard address and TCP listeners (NetBSD protopr()).
+bool netstat_socket_shown(const iopkt_ctl_socket_info& s, bool all);
 
-// netstat -s: the counters of one protocol ("ip", "icmp", "udp", "arp",
+// netstat -s: the counters of one protocol ("ip", "icmp", "tcp", "udp", "arp",
 // "routing") in NetBSD's words where a counter has them, from the sysctl
 // entries PREFIX.stats.NAME ("net.inet.ip.stats." ...). Every counter in
-// `entries` under the prefix is printed, unknown ones as "\tN name".
-// `skip_zero`: -ss. Returns "" when no counter of the protocol exists.
+// `entries` under the prefix is printed, unknown ones as "\tN name"; a line
+// may carry two ("\t\tN data packets (M bytes)", NetBSD's pairs).
+// `skip_zero`: -ss, a line left out when all its counters are 0. Returns ""
+// when no counter of the protocol exists.
 std::string netstat_proto_stats(std::string_view proto, std::string_view prefix,
                                 std::span<const iopkt_ctl_sysctl> entries, bool skip_zero);
 // The protocols of netstat -s in order: {name, sysctl prefix}.
@@ -213,6 +223,12 @@ struct StatsSection {
   const char* prefix;
 };
 std::span<const StatsSection> netstat_stats_sections();
+
+// netstat -m (NetBSD mbpr()): the packet pool from the sysctl leaves
+// kern.mbuf.* in `entries` — mbufs and clusters in use, the memory the pool
+// holds, allocations refused — then any other kern.mbuf counter as
+// "N name". Lines the stack has no leaf for are left out.
+std::string netstat_mbuf_stats(std::span<const iopkt_ctl_sysctl> entries);
 
 // --- arp(8) -------------------------------------------------------------------
 

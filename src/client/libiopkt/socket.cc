@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstring>
 #include <mutex>
@@ -43,6 +45,7 @@ struct SockInfo {
   int domain;
   int type;              // SOCK_DGRAM, SOCK_STREAM, SOCK_RAW (no flags)
   bool rd_shut = false;  // shutdown(SHUT_RD or SHUT_RDWR) succeeded
+  int linger = -1;       // SO_LINGER seconds as last set through this library; -1 off
   // Bytes of ancillary records the last datagram received carried: the
   // next one most likely carries as many (the socket's options decide),
   // so recvmsg reads them into a scratch area of that size and the
@@ -507,6 +510,34 @@ ssize_t stream_result(int fd, ssize_t n, bool reading) {
   return n;
 }
 
+// close(2) with SO_LINGER {1, N > 0} (socket(7)): wait until the bytes
+// written and the FIN are acknowledged, or N seconds. The channel's end of
+// file brings the FIN after the last byte; TCP_INFO's state tells when it
+// was acknowledged (FIN_WAIT_2, TIME_WAIT, or gone).
+void stream_linger(int fd, int seconds) {
+  ::shutdown(fd, SHUT_WR);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    tcp_info ti{};
+    iopkt_ctl_sockopt req{};
+    req.level = IPPROTO_TCP;
+    req.name = TCP_INFO;
+    req.len = sizeof ti;
+    iopkt_ctl_sockopt r{};
+    uint32_t rlen = sizeof r;
+    if (socket_request(fd, IOPKT_CTL_GETSOCKOPT, &req, sizeof req, &r, &rlen) != 0 ||
+        rlen < offsetof(iopkt_ctl_sockopt, value) + 1 || r.len < 1) {
+      return;
+    }
+    uint8_t state = r.value[0];  // tcpi_state
+    if (state == TCP_FIN_WAIT2 || state == TCP_TIME_WAIT || state == TCP_CLOSE) {
+      return;
+    }
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
 // A blocking connect waits for the handshake: the channel turns writable
 // when it completes or fails (control.h), then SO_ERROR tells which.
 int stream_connect_wait(int fd) {
@@ -580,6 +611,10 @@ int iopkt_socket(int domain, int type, int protocol) {
 }
 
 int iopkt_close(int fd) {
+  SockInfo s{};
+  if (lookup(fd, &s) && s.type == SOCK_STREAM && s.linger > 0) {
+    iopkt::client::stream_linger(fd, s.linger);
+  }
   {
     std::lock_guard lock(iopkt::client::g_table_mu);
     iopkt::client::g_table.erase(fd);
@@ -707,7 +742,9 @@ int iopkt_accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) {
   }
   {
     std::lock_guard lock(g_table_mu);
-    g_table[nfd] = SockInfo{s.domain, SOCK_STREAM, false};
+    SockInfo info{s.domain, SOCK_STREAM, false};
+    info.linger = s.linger;  // the stack's accepted socket inherits it too
+    g_table[nfd] = info;
   }
   return nfd;
 }
@@ -743,8 +780,20 @@ int iopkt_setsockopt(int fd, int level, int name, const void* val, socklen_t len
   if (len > 0) {
     memcpy(req.value, val, len);
   }
-  return iopkt::client::socket_request(fd, IOPKT_CTL_SETSOCKOPT, &req, sizeof req, nullptr,
-                                       nullptr);
+  if (iopkt::client::socket_request(fd, IOPKT_CTL_SETSOCKOPT, &req, sizeof req, nullptr, nullptr) !=
+      0) {
+    return -1;
+  }
+  if (level == SOL_SOCKET && name == SO_LINGER && len >= sizeof(struct linger)) {
+    struct linger l;
+    memcpy(&l, val, sizeof l);
+    std::lock_guard lock(iopkt::client::g_table_mu);
+    auto it = iopkt::client::g_table.find(fd);
+    if (it != iopkt::client::g_table.end()) {
+      it->second.linger = l.l_onoff != 0 ? l.l_linger : -1;
+    }
+  }
+  return 0;
 }
 
 int iopkt_getsockopt(int fd, int level, int name, void* val, socklen_t* len) {

@@ -1,10 +1,10 @@
 // utils/netstat — a stack's state (SPEC §4, issue 4), NetBSD's netstat(1)
 // as io-pkt ships it: the active sockets (-a: with servers), the routing
-// tables (-r), the interfaces with their counters (-i, -I IF) and the
+// tables (-r), the interfaces with their counters (-i, -I IF), the
 // per-protocol counters (-s) with every drop reason the stack counts,
-// filtered by -f family and -p protocol. Formats live in
-// client/libiopkt/fmt.cc; the counters are the stack's sysctl leaves
-// net.inet.PROTO.stats.* and net.route.stats.*.
+// filtered by -f family and -p protocol, and the packet pool (-m). Formats
+// live in client/libiopkt/fmt.cc; the counters are the stack's sysctl leaves
+// net.inet.PROTO.stats.*, net.route.stats.* and kern.mbuf.*.
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -40,25 +40,22 @@ int sockets(const NetstatOptions& o) {
     return report("sysctl: net.inet.pcblist");
   }
   bool first = true;
-  for (const iopkt_ctl_socket_info& s : socks) {
-    std::string proto = iopkt::fmt::netstat_proto(s);
-    if (proto.empty() || (!o.protocol.empty() && o.protocol != proto)) {
+  // NetBSD prints one protocol after the other (protox[]: tcp, then udp)
+  // under a single header.
+  for (const char* wanted : {"tcp", "udp"}) {
+    if (!o.protocol.empty() && o.protocol != wanted) {
       continue;
     }
-    // NetBSD protopr(): without -a, sockets bound to the wildcard address
-    // (servers) are left out.
-    bool wildcard = true;
-    for (int k = 0; k < 4; ++k) {
-      wildcard = wildcard && s.laddr.addr[k] == 0;
+    for (const iopkt_ctl_socket_info& s : socks) {
+      if (iopkt::fmt::netstat_proto(s) != wanted || !iopkt::fmt::netstat_socket_shown(s, o.all)) {
+        continue;
+      }
+      if (first) {
+        fputs(iopkt::fmt::netstat_socket_header(o.all).c_str(), stdout);
+        first = false;
+      }
+      fputs(iopkt::fmt::netstat_socket_line(s).c_str(), stdout);
     }
-    if (!o.all && wildcard) {
-      continue;
-    }
-    if (first) {
-      fputs(iopkt::fmt::netstat_socket_header(o.all).c_str(), stdout);
-      first = false;
-    }
-    fputs(iopkt::fmt::netstat_socket_line(s).c_str(), stdout);
   }
   return 0;
 }
@@ -177,6 +174,15 @@ int stats(const NetstatOptions& o) {
   return 0;
 }
 
+int mbufs() {
+  std::vector<iopkt_ctl_sysctl> entries;
+  if (iopkt::query::sysctls("kern.mbuf", &entries) != 0) {
+    return report("sysctl kern.mbuf");
+  }
+  fputs(iopkt::fmt::netstat_mbuf_stats(entries).c_str(), stdout);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -194,7 +200,10 @@ int main(int argc, char** argv) {
     fprintf(stderr, "netstat: %s\n", iopkt_last_error());
     return 1;
   }
-  // NetBSD main(): one display per run, -s before -i before -r.
+  // NetBSD main(): one display per run, -m before -s before -i before -r.
+  if (o.mbufs) {
+    return mbufs();
+  }
   if (o.stats) {
     return stats(o);
   }
