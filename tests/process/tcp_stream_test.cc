@@ -347,6 +347,16 @@ TEST_F(ProcessTcpStream, NoPollOutWhileTheHandshakeIsUnanswered) {
   // A second connect says the first is still going.
   EXPECT_EQ(iopkt_connect(c, as_sa(to), sizeof to), -1);
   EXPECT_EQ(errno, EALREADY);
+  // A blocking connect gives up at SO_SNDTIMEO with EINPROGRESS, as Linux.
+  int b = tcp_socket();
+  timeval tv{0, 300000};
+  ASSERT_EQ(iopkt_setsockopt(b, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv), 0);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(iopkt_connect(b, as_sa(to), sizeof to), -1);
+  EXPECT_EQ(errno, EINPROGRESS);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(waited, std::chrono::milliseconds(250));
+  EXPECT_LT(waited, std::chrono::milliseconds(5000));
 }
 
 TEST_F(ProcessTcpStream, ConnectionRefusedBlockingAndNot) {

@@ -545,18 +545,23 @@ int stream_connect_wait(int fd) {
   if (fl < 0 || (fl & O_NONBLOCK) != 0) {
     return fail(EINPROGRESS);
   }
+  // SO_SNDTIMEO bounds a blocking connect, as on Linux (EINPROGRESS when
+  // it runs out; the connect goes on).
+  timeval tv{};
+  socklen_t tvlen = sizeof tv;
+  int timeout_ms = -1;
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &tvlen) == 0 &&
+      (tv.tv_sec > 0 || tv.tv_usec > 0)) {
+    long long ms = static_cast<long long>(tv.tv_sec) * 1000 + (tv.tv_usec + 999) / 1000;
+    timeout_ms = static_cast<int>(std::min<long long>(ms, INT_MAX));
+  }
   pollfd p{fd, POLLOUT, 0};
-  for (;;) {
-    int r = poll(&p, 1, -1);
-    if (r > 0) {
-      break;
-    }
-    if (r < 0 && errno != EINTR) {
-      return -1;
-    }
-    if (r < 0) {
-      return fail(EINTR);  // as Linux: the connect goes on; poll for it
-    }
+  int r = poll(&p, 1, timeout_ms);
+  if (r == 0) {
+    return fail(EINPROGRESS);
+  }
+  if (r < 0) {
+    return errno == EINTR ? fail(EINTR) : -1;  // EINTR as Linux: the connect goes on
   }
   int err = stream_error(fd);
   return err != 0 ? fail(err) : 0;
