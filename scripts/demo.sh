@@ -52,6 +52,14 @@ pids+=("$!")
 sleep 0.3
 run env SOCK=$A udpecho client -c 5 -i 100 192.0.2.2 7
 
+say "TCP: 50 MB from stack 1 to a receiver on stack 2, then the connections netstat saw"
+SOCK=$B timeout 120 tcpcat listen 5001 &
+rx=$!
+sleep 0.3
+run env SOCK=$A tcpcat send 192.0.2.2 5001 50000000
+wait "$rx" || true
+run env SOCK=$A netstat -an -p tcp
+
 say "What the stacks counted"
 run env SOCK=$A arp -an
 run env SOCK=$A netstat -i
@@ -62,6 +70,17 @@ run env SOCK=$B ifconfig vw0 destroy
 run mount -T io-pkt2 -o wire=$wire,loss=30,seed=7 vwire
 run env SOCK=$B ifconfig vw0 192.0.2.2/24
 run env SOCK=$A ping -c 20 -i 0.05 -q 192.0.2.2 || true
+
+say "TCP over a wire losing 2% each way: retransmissions repair it (SACK recovery)"
+run env SOCK=$B ifconfig vw0 destroy
+run mount -T io-pkt2 -o wire=$wire,loss=2,seed=7 vwire
+run env SOCK=$B ifconfig vw0 192.0.2.2/24
+SOCK=$B timeout 120 tcpcat listen 5002 &
+rx=$!
+sleep 0.3
+run env SOCK=$A tcpcat send 192.0.2.2 5002 5000000
+wait "$rx" || true
+run env SOCK=$A netstat -s -p tcp | grep -Ei 'retransmit|sack|recover' || true
 
 say "Shut down with SIGTERM: each stack detaches its driver and removes its endpoint"
 # The echo server first, then the stacks (newest first).
