@@ -518,6 +518,30 @@ void tcp_dupack(Stack& stack, TcpCb& tp) {
   tp.snd_nxt = seq_max(saved, tp.snd_nxt);
 }
 
+// A duplicate ACK that arrives after a later one (the network reordered
+// them) carries an older timestamp; PAWS would drop it and lose its SACK
+// blocks and its count toward fast retransmit. It cannot be an old
+// duplicate from an earlier incarnation doing harm when it is a pure ACK
+// of exactly what we expect, duplicates SND.UNA, moves no window and its
+// timestamp is within one RTO of TS.Recent: accept it (Linux
+// tcp_disordered_ack; RFC 7323 §5.3 leaves acceptance of such segments to
+// the implementation's judgement of harm).
+bool tcp_disordered_ack(const TcpCb& tp, const TcpSegment& seg) {
+  if (!seg.has(kTcpAck) || seg.has(kTcpSyn) || seg.has(kTcpFin) || seg.len != 0 ||
+      seg.seq != tp.rcv_nxt || seg.ack != tp.snd_una) {
+    return false;
+  }
+  uint32_t wnd = uint32_t{seg.wnd} << tp.snd_scale;
+  bool window_update = tp.snd_wl1 < seg.seq || (tp.snd_wl1 == seg.seq && wnd > tp.snd_wnd);
+  if (window_update) {
+    return false;
+  }
+  // One RTO in the peer's TSval ticks, taken as milliseconds (Linux and
+  // the BSDs tick at 1 ms; RFC 7323 §5.4 asks for 1 ms to 1 s).
+  auto rto_ms = std::chrono::duration_cast<std::chrono::milliseconds>(tp.rto).count();
+  return static_cast<int32_t>(tp.ts_recent - seg.opts.timestamp->val) <= rto_ms;
+}
+
 // RFC 9293 §3.10.7.4: every state from SYN-RECEIVED to TIME-WAIT.
 Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
   TcpState& t = stack.tcp;
@@ -525,7 +549,7 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
   // RFC 7323 §5.3 R1, PAWS: a timestamp older than TS.Recent marks an old
   // duplicate. After 24 days of idleness TS.Recent is stale (§5.5).
   if (tp.ts_ok && seg.opts.timestamp && !seg.has(kTcpRst) &&
-      ts_lt(seg.opts.timestamp->val, tp.ts_recent)) {
+      ts_lt(seg.opts.timestamp->val, tp.ts_recent) && !tcp_disordered_ack(tp, seg)) {
     if (stack.now() - tp.ts_recent_age > std::chrono::hours(24 * 24)) {
       tp.ts_recent = 0;
     } else {
