@@ -8,7 +8,8 @@ packages=(
   libgtest-dev libgmock-dev googletest          # unit, scenario and process tests
   clang libclang-rt-14-dev                      # libFuzzer targets (bounded runs in the tests)
   iproute2 procps psmisc util-linux             # namespaces, process control, system mount
-  socat iputils-ping                            # Linux-side peers in the interop tests
+  socat iputils-ping curl                       # Linux-side peers in the interop tests
+  nftables ethtool                              # fault injection and offloads in the interop tests
 )
 
 missing=()
