@@ -18,6 +18,7 @@
 #include "netinet/icmp_var.hh"
 #include "netinet/ip.hh"
 #include "netinet/ip_var.hh"
+#include "netinet/tcp_var.hh"
 #include "netinet/udp_var.hh"
 
 namespace iopkt {
@@ -160,10 +161,12 @@ void icmp_notify(Stack& stack, const Mbuf& m, size_t iphlen, uint8_t type, uint8
     ++st.badlen;
     return;
   }
+  const uint8_t qproto = std::to_integer<uint8_t>(q[9]);
   if (type == kIcmpUnreach && code == kIcmpUnreachNeedFrag) {
-    // RFC 1191 §4 and RFC 8201: an impossible MTU is ignored. The value is
-    // stored per destination with TCP (issue 5); for now it is counted.
-    if (next_mtu < kIpMinMtu) {
+    // RFC 1191 §4 and RFC 8201: an impossible MTU is ignored. 0 comes from
+    // routers older than RFC 1191: TCP, which keeps a path MTU, then
+    // searches RFC 1191 §7's plateaus; for the others it says nothing.
+    if (next_mtu < kIpMinMtu && !(next_mtu == 0 && qproto == kIpProtoTcp)) {
       ++st.badmtu;
       return;
     }
@@ -171,12 +174,15 @@ void icmp_notify(Stack& stack, const Mbuf& m, size_t iphlen, uint8_t type, uint8
   }
   ++st.ctlinput;
   // RFC 1122 §3.2.2: "MUST be passed to the transport layer".
-  switch (std::to_integer<uint8_t>(q[9])) {
+  switch (qproto) {
     case kIpProtoUdp:
       udp_ctlinput(stack, type, code, std::span<const std::byte>(q).first(qhl + 8));
       break;
+    case kIpProtoTcp:
+      tcp_ctlinput(stack, type, code, next_mtu, std::span<const std::byte>(q).first(qhl + 8));
+      break;
     default:
-      break;  // TCP arrives with its issue
+      break;
   }
 }
 

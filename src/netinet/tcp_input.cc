@@ -183,7 +183,11 @@ TcpCb* tcp_syn_child(Stack& stack, TcpCb& lp, const TcpSegment& seg, const TcpSe
   tp->req_ws = lp.req_ws && t.do_ws != 0;
   tp->req_ts = lp.req_ts && t.do_ts != 0;
   tp->req_sack = lp.req_sack && t.do_sack != 0;
-  tp->request_r_scale = tcp_pick_rscale(tp->rcv_hiwat);
+  // A fixed SO_RCVBUF/SO_SNDBUF stays fixed on the accepted connection
+  // (Linux inherits SOCK_RCVBUF_LOCK).
+  tp->rcvbuf_locked = tcp_rcvbuf_locked(lp);
+  tp->sndbuf_locked = tcp_sndbuf_locked(lp);
+  tp->request_r_scale = tcp_rscale_for(stack, *tp);
   tp->our_mss = tcp_mss_for_route(stack, seg.src, tp->fib);
   tp->ts_offset = tcp_ts_offset(stack, tp->laddr, tp->lport, tp->faddr, tp->fport);
   tcp_syn_options(stack, *tp, syn);
@@ -220,6 +224,13 @@ Disposition tcp_syncookie_input(Stack& stack, TcpCb& lp, TcpSegment& seg) {
   syn.opts.sack_permitted = cookie->sack_permitted;
   syn.opts.timestamp = seg.opts.timestamp;
   TcpCb* tp = tcp_syn_child(stack, lp, seg, syn);
+  // The cookie's SYN,ACK offered the shift of the buffer as it is
+  // (tcp_syncookie_send): that one is in force, whatever auto-tuning would
+  // have asked for; the buffer then grows only as far as it can offer.
+  tp->request_r_scale = tcp_pick_rscale(tp->rcv_hiwat);
+  if (tp->ws_ok) {
+    tp->rcv_scale = tp->request_r_scale;
+  }
   tp->irs = irs;
   tp->rcv_nxt = seg.seq;
   tp->last_ack_sent = tp->rcv_nxt;
@@ -754,6 +765,8 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
       tp.rtt_timing = false;
     }
     tp.rxtshift = 0;
+    tp.soft_error = 0;  // the path works again (Linux tcp_ack clears sk_err_soft)
+    const bool snd_full = tp.snd_cc * 8 >= tp.snd_hiwat * 7;
     uint32_t data_acked = std::min<uint32_t>(acked, static_cast<uint32_t>(tp.snd_cc));
     if (tp.fin_queued && acked > tp.snd_cc) {
       ours_fin_acked = true;  // SEG.ACK covers the FIN after the last byte
@@ -820,6 +833,7 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
       tcp_set_rexmt(stack, tp);
     }
     if (data_acked > 0) {
+      tcp_sndbuf_autotune(stack, tp, snd_full);
       tcp_wakeup(stack, tp);  // writable
     }
   }
@@ -1012,6 +1026,8 @@ void tcp_input(Stack& stack, Mbuf m, size_t iphlen, Ifnet& /*rcvif*/) noexcept {
       tcp_reset_for(stack, seg);
       break;
   }
+  // Data queued without a segment sent (a delayed ACK) is counted now.
+  tcp_mem_account(stack, *tp);
 }
 
 }  // namespace iopkt

@@ -125,12 +125,29 @@ void tcp_sync_bufs(TcpCb& tp) {
   }
 }
 
+// The receive space that may be offered: above net.inet.tcp.mem_max, no
+// more than the small guaranteed minimum in all (Linux tcp_rmem[0] under
+// tcp_memory_pressure), so that many connections cannot make the process
+// queue without bound.
+uint32_t tcp_rcv_space_bounded(Stack& stack, const TcpCb& tp, bool count) {
+  uint32_t space = tcp_rcv_space(tp);
+  if (tcp_mem_pressure(stack)) {
+    auto cap =
+        static_cast<uint32_t>(tp.rcv_cc < kTcpMemMinPerConn ? kTcpMemMinPerConn - tp.rcv_cc : 0);
+    if (space > cap) {
+      space = cap;
+      stack.tcp.stat.mem_pressure += count ? 1 : 0;
+    }
+  }
+  return space;
+}
+
 // The window to advertise, before scaling: never shrinking what was already
 // offered (RFC 9293 §3.8.6.2.2 "the right window edge must not move left"),
 // and 0 rather than a sliver smaller than a segment and a quarter of the
 // buffer (receiver-side silly window avoidance).
-uint32_t tcp_rcv_window(const TcpCb& tp) {
-  uint32_t space = tcp_rcv_space(tp);
+uint32_t tcp_rcv_window(Stack& stack, const TcpCb& tp) {
+  uint32_t space = tcp_rcv_space_bounded(stack, tp, true);
   if (space < tp.rcv_hiwat / 4 && space < tp.t_maxseg) {
     space = 0;
   }
@@ -140,7 +157,10 @@ uint32_t tcp_rcv_window(const TcpCb& tp) {
 }
 
 // Build and send one segment: header (+ options) in front of `data`.
-void tcp_emit(Stack& stack, TcpCb& tp, TcpSeq seq, TcpFlags flags, Mbuf data, bool syn_opts) {
+// Returns true when IP refused it as larger than the route's MTU and the
+// MSS was lowered to fit: the caller sends the data again, smaller.
+[[nodiscard]] bool tcp_emit(Stack& stack, TcpCb& tp, TcpSeq seq, TcpFlags flags, Mbuf data,
+                            bool syn_opts) {
   TcpState& t = stack.tcp;
   TcpFields f;
   f.src_port = tp.lport;
@@ -148,7 +168,7 @@ void tcp_emit(Stack& stack, TcpCb& tp, TcpSeq seq, TcpFlags flags, Mbuf data, bo
   f.seq = seq;
   f.ack = (flags & kTcpAck) ? tp.rcv_nxt : TcpSeq{};
   f.flags = flags;
-  uint32_t win = (flags & kTcpRst) ? 0 : tcp_rcv_window(tp);
+  uint32_t win = (flags & kTcpRst) ? 0 : tcp_rcv_window(stack, tp);
   if (flags & kTcpSyn) {
     // RFC 7323 §2.2: the window field of a SYN is never scaled.
     f.window = static_cast<uint16_t>(std::min<uint32_t>(win, 65535));
@@ -176,11 +196,12 @@ void tcp_emit(Stack& stack, TcpCb& tp, TcpSeq seq, TcpFlags flags, Mbuf data, bo
     tcp_sack_fill(stack, tp, data ? static_cast<uint32_t>(data.len()) : 0u, f.options);
   }
   size_t hlen = f.size();
+  const size_t data_len = data ? data.len() : 0;
   Mbuf m = data ? std::move(data) : Mbuf::alloc(stack.pool(), 0, kTcpHeadroom);
   auto h = m ? m.prepend(hlen) : std::span<std::byte>{};
   if (h.empty()) {
     ++t.stat.noroute;
-    return;
+    return false;
   }
   f.emit(h);
   auto len = static_cast<uint16_t>(m.len());
@@ -208,9 +229,24 @@ void tcp_emit(Stack& stack, TcpCb& tp, TcpSeq seq, TcpFlags flags, Mbuf data, bo
   args.ttl = tp.so != nullptr ? tp.so->ip_ttl : static_cast<uint8_t>(stack.ip.default_ttl);
   args.tos = tp.so != nullptr ? tp.so->ip_tos : 0;
   args.fib = tp.fib;  // the socket's routing table (mfib_gid_map)
-  if (!ip_output(stack, std::move(m), args)) {
-    ++t.stat.noroute;  // the retransmission timer tries again
+  // RFC 1191 §3 / RFC 1122 §4.2.2.6: path MTU discovery, every segment
+  // with DF, unless the path MTU is below the floor (tcp_mtu_reduced).
+  args.df = !tp.pmtu_nodf;
+  auto r = ip_output(stack, std::move(m), args);
+  if (r) {
+    return false;
   }
+  ++t.stat.noroute;  // the retransmission timer tries again
+  if (r.error() == IpOutputError::kTooBig && data_len > 0) {
+    // The route's MTU shrank under the connection (BSD tcp_output on
+    // EMSGSIZE: tcp_mtudisc): fit the MSS to it and send again.
+    auto route = ip_route_lookup(stack, tp.faddr, tp.fib);
+    const bool had_nodf = tp.pmtu_nodf;
+    if (route && (tcp_mtu_reduced(stack, tp, route->mtu) || tp.pmtu_nodf != had_nodf)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -252,7 +288,11 @@ bool tcp_send_range(Stack& stack, TcpCb& tp, TcpSeq seq, uint32_t len, bool rexm
   } else {
     ++t.stat.sndctrl;
   }
-  tcp_emit(stack, tp, seq, fl, std::move(data), false);
+  if (tcp_emit(stack, tp, seq, fl, std::move(data), false)) {
+    // Too big for the route now: once more in the new MSS (it is smaller,
+    // so this recursion ends).
+    return tcp_send_range(stack, tp, seq, std::min(len, tcp_smss(tp)), rexmit);
+  }
   if (!tp.rexmt_timer.pending()) {
     tp.persist_timer.stop();
     tp.persist_shift = 0;
@@ -270,7 +310,7 @@ void tcp_send_ctl(Stack& stack, TcpCb& tp, TcpSeq seq, TcpSeq ack, TcpFlags flag
   } else {
     ++t.stat.sndacks;
   }
-  tcp_emit(stack, tp, seq, flags, Mbuf{}, false);
+  (void)tcp_emit(stack, tp, seq, flags, Mbuf{}, false);
 }
 
 void tcp_respond(Stack& stack, InAddr src, InAddr dst, uint16_t sport, uint16_t dport, TcpSeq seq,
@@ -311,9 +351,18 @@ void tcp_respond_fields(Stack& stack, InAddr src, InAddr dst, const TcpFields& f
   }
 }
 
+static void tcp_output_segs(Stack& stack, TcpCb& tp) noexcept;
+
 void tcp_output(Stack& stack, TcpCb& tp) noexcept {
-  TcpState& t = stack.tcp;
   tcp_sync_bufs(tp);
+  tcp_output_segs(stack, tp);
+  // Every user call and every input ends here: the global count of queued
+  // bytes follows the buffers.
+  tcp_mem_account(stack, tp);
+}
+
+static void tcp_output_segs(Stack& stack, TcpCb& tp) noexcept {
+  TcpState& t = stack.tcp;
   switch (tp.state) {
     case TcpFsmState::kClosed:
     case TcpFsmState::kListen:
@@ -329,7 +378,7 @@ void tcp_output(Stack& stack, TcpCb& tp) noexcept {
           tp.rtt_start = stack.now();  // the handshake gives the first RTT sample
         }
         ++t.stat.sndctrl;
-        tcp_emit(stack, tp, tp.iss, fl, Mbuf{}, true);
+        (void)tcp_emit(stack, tp, tp.iss, fl, Mbuf{}, true);
         tp.snd_nxt = tp.iss + 1;
         tp.snd_max = seq_max(tp.snd_max, tp.snd_nxt);
         if (!tp.rexmt_timer.pending()) {
@@ -348,7 +397,7 @@ void tcp_output(Stack& stack, TcpCb& tp) noexcept {
     default:
       break;
   }
-  const uint32_t segsize = tcp_smss(tp);
+  uint32_t segsize = tcp_smss(tp);
   const bool user_read = tp.user_read;
   tp.user_read = false;
   // RFC 6675 §5: in SACK recovery what is sent, retransmissions and new
@@ -395,7 +444,8 @@ void tcp_output(Stack& stack, TcpCb& tp) noexcept {
       // RFC 9293 §3.8.6.2.2: once the user reads, send a window update when
       // the window opens by two segments or half the buffer (BSD tcp_output
       // after PRU_RCVD).
-      uint32_t can_offer = std::min<uint32_t>(tcp_rcv_space(tp), uint32_t{65535} << tp.rcv_scale);
+      uint32_t can_offer = std::min<uint32_t>(tcp_rcv_space_bounded(stack, tp, false),
+                                              uint32_t{65535} << tp.rcv_scale);
       uint32_t offered = tp.rcv_adv > tp.rcv_nxt ? tp.rcv_adv - tp.rcv_nxt : 0;
       if (can_offer > offered) {
         uint32_t adv = can_offer - offered;
@@ -442,7 +492,10 @@ void tcp_output(Stack& stack, TcpCb& tp) noexcept {
       fl |= kTcpFin;
     }
     TcpSeq seq = tp.snd_nxt;
-    tcp_emit(stack, tp, seq, fl, std::move(data), false);
+    if (tcp_emit(stack, tp, seq, fl, std::move(data), false)) {
+      segsize = tcp_smss(tp);  // the MSS shrank: the same bytes again, smaller
+      continue;
+    }
     bool new_data = tp.snd_nxt == tp.snd_max;
     tp.snd_nxt += len + (fin ? 1 : 0);
     if (tp.snd_nxt > tp.snd_max) {

@@ -94,6 +94,16 @@ std::span<const TcpCounterInfo> tcpstat_fields() {
       {"keeptimeo", &TcpStat::keeptimeo},
       {"keepprobe", &TcpStat::keepprobe},
       {"keepdrops", &TcpStat::keepdrops},
+      {"icmp_nomatch", &TcpStat::icmp_nomatch},
+      {"icmp_badseq", &TcpStat::icmp_badseq},
+      {"icmp_hard", &TcpStat::icmp_hard},
+      {"icmp_soft", &TcpStat::icmp_soft},
+      {"pmtu_changes", &TcpStat::pmtu_changes},
+      {"pmtu_floored", &TcpStat::pmtu_floored},
+      {"rcvbuf_grow", &TcpStat::rcvbuf_grow},
+      {"sndbuf_grow", &TcpStat::sndbuf_grow},
+      {"mem_autotune_stop", &TcpStat::mem_autotune_stop},
+      {"mem_pressure", &TcpStat::mem_pressure},
   };
   return kFields;
 }
@@ -195,7 +205,45 @@ uint16_t tcp_mss_for_route(Stack& stack, InAddr dst, uint32_t fib) {
   // RFC 9293 §3.7.1 / RFC 6691: MSS = MTU - 20 (IP) - 20 (TCP).
   auto route = ip_route_lookup(stack, dst, fib);
   uint32_t mtu = route ? route->mtu : 576;
+  // RFC 1191 §6.3: a path MTU learned from Fragmentation Needed applies to
+  // new connections to the destination until it expires.
+  if (const TcpState::PmtuEntry* e = tcp_pmtu_lookup(stack, dst, fib)) {
+    mtu = std::min(mtu, e->mtu);
+  }
   return static_cast<uint16_t>(std::clamp<uint32_t>(mtu, 88, 65535) - 40);
+}
+
+namespace {
+uint64_t pmtu_key(InAddr dst, uint32_t fib) { return (uint64_t{fib} << 32) | dst.v; }
+}  // namespace
+
+const TcpState::PmtuEntry* tcp_pmtu_lookup(Stack& stack, InAddr dst, uint32_t fib) {
+  auto& cache = stack.tcp.pmtu_cache;
+  auto it = cache.find(pmtu_key(dst, fib));
+  if (it == cache.end()) {
+    return nullptr;
+  }
+  if (stack.now() >= it->second.expire) {
+    cache.erase(it);  // RFC 1191 §6.3: try the larger MTU again
+    return nullptr;
+  }
+  return &it->second;
+}
+
+void tcp_pmtu_store(Stack& stack, InAddr dst, uint32_t fib, uint32_t mtu, bool nodf) {
+  TcpState& t = stack.tcp;
+  Instant now = stack.now();
+  if (t.pmtu_cache.size() >= TcpState::kPmtuCacheMax &&
+      t.pmtu_cache.find(pmtu_key(dst, fib)) == t.pmtu_cache.end()) {
+    // Bounded: expired entries go first, then any one (the entry is only
+    // an optimisation; a connection learns the MTU again).
+    std::erase_if(t.pmtu_cache, [now](const auto& kv) { return now >= kv.second.expire; });
+    if (t.pmtu_cache.size() >= TcpState::kPmtuCacheMax) {
+      t.pmtu_cache.erase(t.pmtu_cache.begin());
+    }
+  }
+  t.pmtu_cache[pmtu_key(dst, fib)] =
+      TcpState::PmtuEntry{mtu, now + std::chrono::seconds(t.pmtu_expire_s), nodf};
 }
 
 void tcp_mss_init(Stack& stack, TcpCb& tp, std::optional<uint16_t> peer_mss) {
@@ -208,6 +256,127 @@ void tcp_mss_init(Stack& stack, TcpCb& tp, std::optional<uint16_t> peer_mss) {
   uint32_t seg = tp.t_maxseg - (tp.ts_ok ? 12 : 0);
   // RFC 6928 IW10 (RFC 5681 §3.1 otherwise): in bytes of payload.
   tp.cwnd = static_cast<uint32_t>(stack.tcp.init_win) * seg;
+}
+
+// --- buffers: the global bound and auto-tuning ------------------------------
+
+void tcp_mem_account(Stack& stack, TcpCb& tp) {
+  size_t use = tp.snd_cc + tp.rcv_cc;
+  for (const auto& [seq, m] : tp.reass) {
+    use += m.len();
+  }
+  TcpState& t = stack.tcp;
+  t.mem_used = t.mem_used - tp.mem_charged + use;
+  tp.mem_charged = use;
+}
+
+bool tcp_mem_pressure(const Stack& stack) {
+  return stack.tcp.mem_used > static_cast<size_t>(stack.tcp.mem_max);
+}
+
+bool tcp_rcvbuf_locked(const TcpCb& tp) {
+  return tp.rcvbuf_locked || (tp.so != nullptr && tp.so->rcvbuf_locked);
+}
+bool tcp_sndbuf_locked(const TcpCb& tp) {
+  return tp.sndbuf_locked || (tp.so != nullptr && tp.so->sndbuf_locked);
+}
+
+uint8_t tcp_rscale_for(const Stack& stack, const TcpCb& tp) {
+  // RFC 7323 §2.2: the shift is fixed by the SYN; a buffer that may grow to
+  // recvbuf_max needs the shift that can offer it (Linux chooses it from
+  // tcp_rmem[2] the same way).
+  size_t want = tp.rcv_hiwat;
+  if (stack.tcp.recvbuf_auto != 0 && !tcp_rcvbuf_locked(tp)) {
+    want = std::max(want, static_cast<size_t>(stack.tcp.recvbuf_max));
+  }
+  return tcp_pick_rscale(want);
+}
+
+void tcp_rcvbuf_autotune(Stack& stack, TcpCb& tp, size_t n) {
+  TcpState& t = stack.tcp;
+  if (tp.state != TcpFsmState::kEstablished && tp.state != TcpFsmState::kFinWait1 &&
+      tp.state != TcpFsmState::kFinWait2) {
+    return;
+  }
+  Instant now = stack.now();
+  if (!tp.rcv_auto_start) {
+    tp.rcv_auto_start = now;
+    tp.rcv_auto_bytes = n;
+    return;
+  }
+  tp.rcv_auto_bytes += n;
+  // One measurement per round trip (Linux tcp_rcv_space_adjust); before an
+  // RTT sample, the RTO floor stands in for it.
+  const Duration rtt =
+      tp.srtt > Duration{0} ? tp.srtt : Duration{std::chrono::milliseconds(t.rexmit_min_ms)};
+  const Duration elapsed = now - *tp.rcv_auto_start;
+  if (elapsed < rtt) {
+    return;
+  }
+  // Bytes the user drains per round trip: the sender's rate as it reaches
+  // the application. Twice that gives slow start room to double (DRS).
+  const double per_rtt = static_cast<double>(tp.rcv_auto_bytes) *
+                         std::chrono::duration<double>(rtt).count() /
+                         std::chrono::duration<double>(elapsed).count();
+  tp.rcv_auto_start = now;
+  tp.rcv_auto_bytes = 0;
+  if (t.recvbuf_auto == 0 || tcp_rcvbuf_locked(tp)) {
+    return;
+  }
+  // A window beyond 65535 << shift cannot be offered (RFC 7323 §2.2).
+  const size_t cap = std::min<size_t>(static_cast<size_t>(t.recvbuf_max),
+                                      size_t{65535} << (tp.ws_ok ? tp.rcv_scale : 0));
+  const size_t target = std::min(static_cast<size_t>(2 * per_rtt), cap);
+  if (target <= tp.rcv_hiwat) {
+    return;
+  }
+  if (tcp_mem_pressure(stack)) {
+    ++t.stat.mem_autotune_stop;
+    return;
+  }
+  tp.rcv_hiwat = target;
+  if (tp.so != nullptr) {
+    tp.so->rcv_hiwat = target;  // SO_RCVBUF reports it, as Linux's sk_rcvbuf
+  }
+  ++t.stat.rcvbuf_grow;
+}
+
+void tcp_sndbuf_autotune(Stack& stack, TcpCb& tp, bool was_full) {
+  TcpState& t = stack.tcp;
+  if (t.sendbuf_auto == 0 || tcp_sndbuf_locked(tp)) {
+    return;
+  }
+  // BSD tcp_output's sendbuf_auto: grow when the buffer is (nearly) full
+  // and smaller than twice what the windows let fly (Linux
+  // tcp_sndbuf_expand: 2 * cwnd), so that the application can keep a
+  // window's worth queued behind what is in flight.
+  const size_t window = std::min<size_t>(tp.cwnd, std::max(tp.max_sndwnd, tp.snd_wnd));
+  if (!was_full || tp.snd_hiwat >= 2 * window) {
+    return;
+  }
+  const size_t target = std::min(2 * window, static_cast<size_t>(t.sendbuf_max));
+  if (target <= tp.snd_hiwat) {
+    return;
+  }
+  if (tcp_mem_pressure(stack)) {
+    ++t.stat.mem_autotune_stop;
+    return;
+  }
+  tp.snd_hiwat = target;
+  if (tp.so != nullptr) {
+    tp.so->snd_hiwat = target;
+  }
+  ++t.stat.sndbuf_grow;
+}
+
+size_t tcp_snd_space(const Stack& stack, const TcpCb& tp) {
+  size_t space = tp.snd_space();
+  if (tcp_mem_pressure(stack)) {
+    // Above mem_max only the guaranteed minimum may be queued (Linux
+    // tcp_wmem[0] under tcp_memory_pressure).
+    space = std::min(space, tp.snd_cc < kTcpMemMinPerConn ? kTcpMemMinPerConn - tp.snd_cc : 0);
+  }
+  return space;
 }
 
 void tcp_wakeup(Stack& stack, TcpCb& tp) {
@@ -248,6 +417,7 @@ void tcp_close(Stack& stack, TcpCb& tp) {
     tp.rcv_buf.reset();  // nobody will read it
     tp.rcv_cc = 0;
   }
+  tcp_mem_account(stack, tp);
   if (tp.in_hash) {
     t.conns.erase(TcpKey{tp.laddr.v, tp.faddr.v, tp.lport, tp.fport});
     tp.in_hash = false;
@@ -372,6 +542,27 @@ void tcp_register_sysctls(Stack& stack) {
                   "seconds between unanswered keepalive probes", true);
   (void)s.add_int("net.inet.tcp.keepcnt", &t.keepcnt, 1, 127,
                   "unanswered keepalive probes before the connection is dropped", true);
+  (void)s.add_int("net.inet.tcp.pmtu_expire", &t.pmtu_expire_s, 10, 86400,
+                  "seconds a learned path MTU is kept (RFC 1191 §6.3: 10 minutes)", true);
+  (void)s.add_int("net.inet.tcp.pmtu_min", &t.pmtu_min, 68, 65535,
+                  "smallest path MTU Fragmentation Needed may set; below it segments go "
+                  "without DF (Linux min_pmtu 552; RFC 791 minimum 68)",
+                  true);
+  (void)s.add_int("net.inet.tcp.recvbuf_auto", &t.recvbuf_auto, 0, 1,
+                  "grow receive buffers with the rate the application drains", true);
+  (void)s.add_int("net.inet.tcp.recvbuf_max", &t.recvbuf_max, 4096, 1 << 30,
+                  "largest auto-tuned receive buffer, bytes (sets the window scale)", true);
+  (void)s.add_int("net.inet.tcp.sendbuf_auto", &t.sendbuf_auto, 0, 1,
+                  "grow send buffers with the congestion window", true);
+  (void)s.add_int("net.inet.tcp.sendbuf_max", &t.sendbuf_max, 4096, 1 << 30,
+                  "largest auto-tuned send buffer, bytes", true);
+  (void)s.add_int("net.inet.tcp.mem_max", &t.mem_max, 4096, int64_t{1} << 40,
+                  "bytes all connections may queue; above it no buffer grows and no window "
+                  "opens past a small minimum",
+                  true);
+  (void)s.add_readonly(
+      "net.inet.tcp.mem_used", SysctlType::kInt, [&t] { return std::to_string(t.mem_used); },
+      "bytes queued in all connections' buffers");
   {
     // A string node checked against the algorithms: an unknown name is
     // ENOENT, as Linux's net.ipv4.tcp_congestion_control.
@@ -414,6 +605,8 @@ void tcp_destroy_all(Stack& stack) noexcept {
   t.conns.clear();
   t.by_port.clear();
   t.graveyard.clear();
+  t.pmtu_cache.clear();
+  t.mem_used = 0;
   for (auto& [p, cb] : t.cbs) {
     if (cb->so != nullptr) {
       cb->so->tcb = nullptr;

@@ -20,6 +20,10 @@ namespace {
 
 Duration ms(int64_t v) { return std::chrono::milliseconds(v); }
 
+// A connection that gives up reports the last ICMP error it heard, if any:
+// it says more than ETIMEDOUT (RFC 1122 §4.2.3.9; Linux tcp_write_err).
+int tcp_timeout_errno(const TcpCb& tp) { return tp.soft_error != 0 ? tp.soft_error : ETIMEDOUT; }
+
 Duration tcp_backoff(Stack& stack, Duration base, int shift) {
   Duration max = ms(stack.tcp.rexmit_max_ms);
   Duration d = base;
@@ -39,7 +43,7 @@ void tcp_timer_rexmt(Stack& stack, TcpCb& tp) {
     ++t.stat.timeoutdrop;
     // A handshake that timed out goes silently; an established
     // connection tells its peer with a RST (BSD tcp_drop).
-    tcp_drop(stack, tp, ETIMEDOUT, tcps_have_established(tp.state));
+    tcp_drop(stack, tp, tcp_timeout_errno(tp), tcps_have_established(tp.state));
     return;
   }
   // RFC 5681 §3.1 eq. 4 and 5: after a timeout the loss window is one
@@ -114,7 +118,7 @@ void tcp_timer_keep(Stack& stack, TcpCb& tp) {
   ++t.stat.keeptimeo;
   if (tp.keep_probes >= tcp_keepcnt(stack, tp)) {
     ++t.stat.keepdrops;
-    tcp_drop(stack, tp, ETIMEDOUT, true);
+    tcp_drop(stack, tp, tcp_timeout_errno(tp), true);
     return;
   }
   // The probe: SEG.SEQ = SND.UNA - 1 and no data (RFC 9293 §3.8.4 allows

@@ -279,12 +279,14 @@ Result<void, Errno> tcp_connect(Stack& stack, Socket& so, const SockAddr& addr) 
   tcp_hash_insert(stack, *tp);
   tp->rcv_hiwat = so.rcv_hiwat;
   tp->snd_hiwat = so.snd_hiwat;
-  uint8_t s = 0;
-  while (s < kTcpMaxWscale && (uint64_t{65535} << s) < tp->rcv_hiwat) {
-    ++s;
+  // RFC 7323 §2.2: the shift that can offer the buffer as it may grow.
+  tp->request_r_scale = tcp_rscale_for(stack, *tp);
+  // The route's MTU, or the path MTU learned for the destination (RFC 1191
+  // §6.3): advertised and used from the start.
+  tp->our_mss = tcp_mss_for_route(stack, addr.in, tp->fib);
+  if (const TcpState::PmtuEntry* e = tcp_pmtu_lookup(stack, addr.in, tp->fib)) {
+    tp->pmtu_nodf = e->nodf;
   }
-  tp->request_r_scale = s;
-  tp->our_mss = static_cast<uint16_t>(std::min<uint32_t>(route->mtu, 65535) - 40);
   tp->t_maxseg = std::min<uint16_t>(tp->our_mss, static_cast<uint16_t>(stack.tcp.mssdflt));
   tp->ts_offset = tcp_ts_offset(stack, tp->laddr, tp->lport, tp->faddr, tp->fport);
   tp->iss = tcp_new_isn(stack, tp->laddr, tp->lport, tp->faddr, tp->fport);
@@ -518,6 +520,8 @@ Result<SocketId, Errno> Stack::so_accept(SocketId id) {
   so->protocol = lso->protocol;
   so->options = lso->options;  // inherited as BSD sonewconn does
   so->linger = lso->linger;
+  so->rcvbuf_locked = lso->rcvbuf_locked;  // a fixed SO_RCVBUF/SO_SNDBUF stays fixed
+  so->sndbuf_locked = lso->sndbuf_locked;
   so->ip_ttl = lso->ip_ttl;
   so->ip_tos = lso->ip_tos;
   so->fib = lso->fib;  // the listener's routing table (mfib_gid_map)
@@ -565,8 +569,11 @@ Result<size_t, Errno> Stack::so_send_stream(SocketId id, std::span<const std::by
       return Err(Errno{ENOTCONN});
   }
   tp->snd_hiwat = so->snd_hiwat;
-  size_t n = std::min(bytes.size(), tp->snd_space());
+  size_t n = std::min(bytes.size(), tcp_snd_space(*this, *tp));
   if (n == 0) {
+    if (!bytes.empty() && tcp_mem_pressure(*this) && tp->snd_space() > 0) {
+      ++tcp.stat.mem_pressure;
+    }
     return bytes.empty() ? Result<size_t, Errno>(size_t{0}) : Err(Errno{EAGAIN});
   }
   bool ok = tp->snd_buf ? tp->snd_buf.append(bytes.first(n))
@@ -597,6 +604,7 @@ Result<std::vector<std::byte>, Errno> Stack::so_recv_stream(SocketId id, size_t 
       tp->rcv_buf.reset();
     }
     tp->user_read = true;
+    tcp_rcvbuf_autotune(*this, *tp, n);
     tcp_output(*this, *tp);  // a window update if the window opened enough
     netisr_run();
     return out;
@@ -637,6 +645,7 @@ size_t Stack::so_recv_stream_to(
     tp->rcv_buf.reset();
   }
   tp->user_read = true;
+  tcp_rcvbuf_autotune(*this, *tp, n);
   tcp_output(*this, *tp);  // a window update if the window opened enough
   netisr_run();
   return n;
@@ -655,7 +664,7 @@ Result<TcpSocketStatus, Errno> Stack::so_stream_status(SocketId id) {
   bool can_send =
       (tp->state == TcpFsmState::kEstablished || tp->state == TcpFsmState::kCloseWait) &&
       !so->cant_send;
-  st.writable = can_send ? std::min(tp->snd_space(), so->snd_hiwat) : 0;
+  st.writable = can_send ? std::min(tcp_snd_space(*this, *tp), so->snd_hiwat) : 0;
   st.eof = tp->rcv_cc == 0 && (tp->fin_received || so->cant_recv);
   st.error = so->so_error;
   st.acceptable = tp->accept_q.size();

@@ -113,6 +113,18 @@ struct TcpStat {
   uint64_t keeptimeo = 0;  // keepalive timer fired on an idle connection
   uint64_t keepprobe = 0;  // keepalive probes sent
   uint64_t keepdrops = 0;  // connections dropped: keepalive probes unanswered (ETIMEDOUT)
+  // ICMP errors (tcp_ctlinput.cc; RFC 5927, RFC 1191, RFC 1122 §4.2.3.9)
+  uint64_t icmp_nomatch = 0;  // ICMP errors quoting no connection of ours: ignored
+  uint64_t icmp_badseq = 0;   // quoted SEQ outside [SND.UNA, SND.MAX) (RFC 5927 §4.1): ignored
+  uint64_t icmp_hard = 0;     // handshakes aborted by an ICMP error
+  uint64_t icmp_soft = 0;     // ICMP errors kept as a synchronized connection's soft error
+  uint64_t pmtu_changes = 0;  // MSS lowered by Fragmentation Needed or a smaller route MTU
+  uint64_t pmtu_floored = 0;  // Fragmentation Needed below net.inet.tcp.pmtu_min: floor, no DF
+  // buffers (auto-tuning and the global bound, net.inet.tcp.mem_max)
+  uint64_t rcvbuf_grow = 0;        // receive buffers grown by auto-tuning
+  uint64_t sndbuf_grow = 0;        // send buffers grown by auto-tuning
+  uint64_t mem_autotune_stop = 0;  // growths refused: TCP memory above mem_max
+  uint64_t mem_pressure = 0;       // windows held or sends refused: TCP memory above mem_max
 };
 
 struct TcpCounterInfo {
@@ -227,6 +239,24 @@ class TcpCb {
   uint32_t challenge_count = 0;
 
   int so_error = 0;  // set when the connection dies (ECONNRESET, ETIMEDOUT, ECONNREFUSED)
+  // The last ICMP error of a synchronized connection (RFC 1122 §4.2.3.9:
+  // a soft error does not abort it); a later timeout reports it instead of
+  // ETIMEDOUT (Linux sk_err_soft, tcp_write_err). Cleared when SND.UNA moves.
+  int soft_error = 0;
+  // Path MTU (RFC 1191): below net.inet.tcp.pmtu_min the floor is used and
+  // segments leave without DF (Linux's locked route MTU).
+  bool pmtu_nodf = false;
+
+  // Buffer auto-tuning. The user's SO_RCVBUF/SO_SNDBUF fix a size (Linux
+  // SOCK_RCVBUF_LOCK); also read from the Socket when it has the flags.
+  bool rcvbuf_locked = false, sndbuf_locked = false;
+  // Receive: bytes the user read since rcv_auto_start (Linux DRS,
+  // tcp_rcv_space_adjust: measured per round trip).
+  std::optional<Instant> rcv_auto_start;
+  size_t rcv_auto_bytes = 0;
+  // Bytes this connection holds (send, receive, out-of-order queues), as
+  // counted in TcpState::mem_used.
+  size_t mem_charged = 0;
 
   Callout rexmt_timer, persist_timer, delack_timer, twait_timer, keep_timer;
 
@@ -269,6 +299,19 @@ struct TcpState {
   Instant challenge_second{};
   uint32_t challenge_budget = 0;
 
+  // RFC 1191 §6.3: learned path MTUs per (FIB, destination), so that new
+  // connections start with them; they expire after pmtu_expire_s.
+  struct PmtuEntry {
+    uint32_t mtu = 0;
+    Instant expire{};
+    bool nodf = false;  // below pmtu_min: send without DF
+  };
+  std::unordered_map<uint64_t, PmtuEntry> pmtu_cache;
+  static constexpr size_t kPmtuCacheMax = 4096;
+
+  // Bytes queued in every connection's buffers (TcpCb::mem_charged summed).
+  size_t mem_used = 0;
+
   // Knobs.
   int64_t somaxconn = 128;           // kern.somaxconn: largest listen backlog
   int64_t msl_ms = 30000;            // net.inet.tcp.msl: TIME_WAIT lasts 2*MSL (60 s, as Linux)
@@ -292,6 +335,13 @@ struct TcpState {
   int64_t keepidle_s = 7200;            // net.inet.tcp.keepidle (RFC 1122 §4.2.3.6: >= 2 h)
   int64_t keepintvl_s = 75;             // net.inet.tcp.keepintvl
   int64_t keepcnt = 9;                  // net.inet.tcp.keepcnt
+  int64_t pmtu_expire_s = 600;          // RFC 1191 §6.3: a learned PMTU is retried after 10 min
+  int64_t pmtu_min = 552;               // MTU floor for Fragmentation Needed (Linux min_pmtu)
+  int64_t recvbuf_auto = 1;             // net.inet.tcp.recvbuf_auto
+  int64_t recvbuf_max = 4 << 20;        // net.inet.tcp.recvbuf_max
+  int64_t sendbuf_auto = 1;             // net.inet.tcp.sendbuf_auto
+  int64_t sendbuf_max = 4 << 20;        // net.inet.tcp.sendbuf_max
+  int64_t mem_max = 64 << 20;           // net.inet.tcp.mem_max: bytes queued, all connections
   // net.inet.tcp.congestion: the algorithm of new connections.
   const TcpCongestionControl* cc_default = &tcp_cc_cubic();
 };
@@ -386,6 +436,34 @@ std::optional<TcpSyncookie> tcp_syncookie_check(Stack& stack, InAddr laddr, uint
 // Window scale to ask for with a `rcv_hiwat`-byte buffer (RFC 7323 §2.3).
 uint8_t tcp_pick_rscale(size_t rcv_hiwat);
 
+// tcp_ctlinput.cc: an ICMP error quoting a TCP segment (`quoted`: its IP
+// header and at least 8 bytes, validated by icmp_notify). `next_mtu` is the
+// Fragmentation Needed MTU (0 from routers older than RFC 1191).
+void tcp_ctlinput(Stack& stack, uint8_t type, uint8_t code, uint16_t next_mtu,
+                  std::span<const std::byte> quoted) noexcept;
+// Lower the connection's MSS to fit `mtu` (RFC 1191 §6.3), remember it for
+// the destination; true when it was lowered.
+bool tcp_mtu_reduced(Stack& stack, TcpCb& tp, uint32_t mtu);
+
+// tcp_subr.cc: buffers. Recount what the connection holds into mem_used.
+void tcp_mem_account(Stack& stack, TcpCb& tp);
+// Above net.inet.tcp.mem_max: no window opened, no buffer grown.
+bool tcp_mem_pressure(const Stack& stack);
+// The user read `n` bytes: maybe grow the receive buffer (auto-tuning).
+void tcp_rcvbuf_autotune(Stack& stack, TcpCb& tp, size_t n);
+// New data was acknowledged; `was_full`: the send buffer was (7/8) full
+// before: maybe grow it.
+void tcp_sndbuf_autotune(Stack& stack, TcpCb& tp, bool was_full);
+// Send space, less under memory pressure.
+size_t tcp_snd_space(const Stack& stack, const TcpCb& tp);
+// The window scale to ask for: from recvbuf_max when the buffer may grow.
+uint8_t tcp_rscale_for(const Stack& stack, const TcpCb& tp);
+// Whether the buffers are the user's (SO_RCVBUF/SO_SNDBUF) or tunable.
+bool tcp_rcvbuf_locked(const TcpCb& tp);
+bool tcp_sndbuf_locked(const TcpCb& tp);
+// A connection may queue this much even under pressure (Linux tcp_rmem[0]).
+inline constexpr size_t kTcpMemMinPerConn = 4096;
+
 // tcp_timer.cc
 void tcp_timers_init(Stack& stack, TcpCb& tp);
 void tcp_set_rexmt(Stack& stack, TcpCb& tp);  // arm at the current RTO with backoff
@@ -414,6 +492,9 @@ TcpCb* tcp_lookup_listener(Stack& stack, InAddr dst, uint16_t dport);
 // Initial congestion window etc. once the MSS is known.
 void tcp_mss_init(Stack& stack, TcpCb& tp, std::optional<uint16_t> peer_mss);
 uint16_t tcp_mss_for_route(Stack& stack, InAddr dst, uint32_t fib);
+// RFC 1191 §6.3: the learned path MTU of (dst, fib), null when none or expired.
+const TcpState::PmtuEntry* tcp_pmtu_lookup(Stack& stack, InAddr dst, uint32_t fib);
+void tcp_pmtu_store(Stack& stack, InAddr dst, uint32_t fib, uint32_t mtu, bool nodf);
 // Drop a synchronized connection with an error (RST sent when `send_rst`).
 void tcp_drop(Stack& stack, TcpCb& tp, int err, bool send_rst);
 // Free a connection: timers stopped, buffers released, out of the tables,

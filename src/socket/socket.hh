@@ -98,8 +98,9 @@ class Socket {
   // Raw and echo (ping) sockets use inp.faddr alone for "connected"; an
   // echo socket's lport is its ICMP identifier.
   InPcb inp;
-  uint32_t options = 0;  // kSo*
-  int so_error = 0;      // pending asynchronous error (SO_ERROR)
+  uint32_t options = 0;                               // kSo*
+  int so_error = 0;                                   // pending asynchronous error (SO_ERROR)
+  bool rcvbuf_locked = false, sndbuf_locked = false;  // SO_RCVBUF/SO_SNDBUF set: no auto-tuning
   int linger = -1;  // SO_LINGER seconds, -1 off (TCP; a close with l_linger > 0 waits in libiopkt)
   bool cant_send = false, cant_recv = false;  // after shutdown
   uint8_t ip_ttl = 64, ip_tos = 0;

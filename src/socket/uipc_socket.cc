@@ -223,6 +223,7 @@ Result<void, Errno> Stack::so_setsockopt(SocketId id, int level, int name,
     if (name == SO_RCVBUF || name == SO_SNDBUF) {
       int64_t size = std::clamp<int64_t>(int64_t{*v} * 2, kSockBufMin, kSockBufMax);
       (name == SO_RCVBUF ? so->rcv_hiwat : so->snd_hiwat) = static_cast<size_t>(size);
+      (name == SO_RCVBUF ? so->rcvbuf_locked : so->sndbuf_locked) = true;  // tcp(7): no auto-tuning
       return {};
     }
     return Err(Errno{ENOPROTOOPT});

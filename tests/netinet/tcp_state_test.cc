@@ -77,7 +77,7 @@ TEST_F(TcpTest, PassiveHandshakeWithEveryOption) {
   EXPECT_TRUE(sa.only(kTcpSyn | kTcpAck));
   EXPECT_EQ(sa.ack.v, peer.snd_nxt + 1);
   EXPECT_EQ(sa.opts.mss, 1460);  // 1500 - 40
-  EXPECT_EQ(sa.opts.wscale, 2);  // 212992-byte buffer: 65535 << 2 covers it
+  EXPECT_EQ(sa.opts.wscale, 7);  // room for recvbuf_max (4 MiB): 65535 << 7
   EXPECT_TRUE(sa.opts.sack_permitted);
   ASSERT_TRUE(sa.opts.timestamp.has_value());
   EXPECT_EQ(sa.opts.timestamp->ecr, 5000u);
@@ -104,7 +104,7 @@ TEST_F(TcpTest, PassiveHandshakeWithEveryOption) {
   SentSeg d = peer.expect_one();
   ASSERT_TRUE(d.opts.timestamp.has_value());
   EXPECT_EQ(d.opts.timestamp->ecr, 5001u);
-  EXPECT_EQ(d.window, 212992 >> 2);
+  EXPECT_EQ(d.window, 212992 >> 7);
   EXPECT_EQ(d.payload, bytes_of("hello"));
 }
 

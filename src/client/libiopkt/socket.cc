@@ -502,10 +502,12 @@ ssize_t stream_result(int fd, ssize_t n, bool reading) {
     int saved = errno;
     int err = stream_error(fd);
     if (err != 0) {
-      errno = err;
-      return -1;
+      return fail(err);
     }
     errno = saved;
+  }
+  if (n < 0) {
+    return fail(errno);  // iopkt_last_error() describes this call, not an earlier one
   }
   return n;
 }
