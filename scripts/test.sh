@@ -22,9 +22,13 @@ if [[ "${SKIP_ASAN:-0}" != 1 ]]; then
   step "build with ASan+UBSan"
   "$top/scripts/build.sh" "$top/build-asan" -DCMAKE_BUILD_TYPE=Debug -DIOPKT_SANITIZE=address,undefined
   step "tests with ASan+UBSan"
+  # Everything but the long TCP transfers against Linux (interop.tcp_linux:
+  # 100 MB each way over impaired paths, ~10 minutes unsanitized); the
+  # sanitized stack still carries TCP in the process tests and over the
+  # lossy vwire (interop.tcp_vwire_loss).
   (cd "$top/build-asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-     ctest --output-on-failure -j"$jobs" --timeout 600)
+     ctest --output-on-failure -j"$jobs" --timeout 600 -E '^interop\.tcp_linux$')
 fi
 
 if [[ "${SKIP_TSAN:-0}" != 1 ]]; then
