@@ -34,6 +34,7 @@ struct Channel {
   bool client_wr_done = false;  // read end of file: the client will write no more
   bool wr_done = false;         // nothing more goes to the client (end of file, or it is gone)
   bool client_gone = false;     // the client closed its end (its last bytes may still be read)
+  bool client_reset = false;    // ... with bytes it had not read: the connection is reset
   bool registered = true;       // in the main loop's epoll set
   uint32_t events = 0;          // the interest registered
   int connect_fd = -1;          // while connecting: the client's end, held full of filler

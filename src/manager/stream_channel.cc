@@ -334,7 +334,12 @@ void Manager::stream_service_locked(Channel& ch, uint32_t ev) {
     ssize_t n = read(ch.fd, stream_buf_.data(), want);
     if (n < 0) {
       if (!would_block(errno)) {
-        ch.client_wr_done = true;  // ECONNRESET: the client went with unread bytes
+        // ECONNRESET: the client closed with bytes it had not read (the
+        // kernel tells the other end so, after the bytes it did write).
+        ch.client_wr_done = true;
+        ch.client_gone = true;
+        ch.client_reset = errno == ECONNRESET;
+        ch.wr_done = true;
       }
       break;
     }
@@ -364,8 +369,12 @@ void Manager::stream_service_locked(Channel& ch, uint32_t ev) {
   if (ch.client_wr_done) {
     if (ch.client_gone) {
       // A close(2) of the TCP socket, now that every byte the client wrote
-      // is queued: the FIN follows them (or a RST for unread data, RFC 2525
-      // §2.17, in tcp_detach).
+      // is queued: the FIN follows them — or a RST when data was left
+      // unread, in the channel (client_reset) or in the socket (tcp_detach),
+      // as Linux and BSD do (RFC 2525 §2.17).
+      if (ch.client_reset && so->tcb != nullptr) {
+        so->tcb->linger_zero = true;
+      }
       close_channel_locked(ch);
       return;
     }

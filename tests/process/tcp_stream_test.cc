@@ -410,6 +410,29 @@ TEST_F(ProcessTcpStream, ResetReachesTheReaderAsEconnreset) {
   EXPECT_EQ(errno, EPIPE);
 }
 
+TEST_F(ProcessTcpStream, CloseWithUnreadDataResetsThePeer) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  auto [c, s] = connected_pair();
+  ASSERT_GE(s, 0);
+  // The server receives bytes it never reads, and closes: RFC 2525 §2.17,
+  // as Linux, the client sees a reset rather than an orderly end.
+  ASSERT_EQ(iopkt_send(c, "unread", 6, 0), 6);
+  pollfd p{s, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1) << "the bytes never reached the server";
+  ASSERT_EQ(iopkt_close(s), 0);
+  forget(s);
+  char buf[16];
+  ssize_t n = 0;
+  for (int i = 0; i < 100 && n >= 0; ++i) {
+    n = iopkt_recv(c, buf, sizeof buf, 0);
+    if (n == 0) {
+      break;
+    }
+  }
+  EXPECT_EQ(n, -1) << "an orderly end of file instead of a reset";
+  EXPECT_EQ(errno, ECONNRESET) << strerror(errno);
+}
+
 TEST_F(ProcessTcpStream, ReaderThatStopsStopsTheWriter) {
   ASSERT_NO_FATAL_FAILURE(start());
   auto [c, s] = connected_pair();
