@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "fuzz_reader.hh"
 #include "harness/scenario.hh"
 #include "harness/tcp_peer.hh"
 #include "kern/byteorder.hh"
@@ -22,27 +23,6 @@ using namespace iopkt;
 using namespace iopkt::test;
 
 namespace {
-
-struct Reader {
-  const uint8_t* p;
-  size_t n;
-  uint8_t u8() {
-    if (n == 0) {
-      return 0;
-    }
-    --n;
-    return *p++;
-  }
-  uint16_t u16() { return static_cast<uint16_t>(u8() << 8 | u8()); }
-  std::vector<std::byte> bytes(size_t want) {
-    size_t k = std::min(want, n);
-    std::vector<std::byte> out(reinterpret_cast<const std::byte*>(p),
-                               reinterpret_cast<const std::byte*>(p) + k);
-    p += k;
-    n -= k;
-    return out;
-  }
-};
 
 void fix_ip_checksum(std::vector<std::byte>& pkt) {
   if (pkt.size() < 20) {
@@ -59,7 +39,7 @@ void fix_ip_checksum(std::vector<std::byte>& pkt) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  Reader in{data, size};
+  FuzzReader in{data, size};
   uint64_t clusters_before;
   {
     Scenario sc;

@@ -25,6 +25,7 @@
 #include <optional>
 #include <vector>
 
+#include "fuzz_reader.hh"
 #include "harness/scenario.hh"
 #include "harness/tcp_peer.hh"
 #include "kern/byteorder.hh"
@@ -35,27 +36,6 @@ using namespace iopkt;
 using namespace iopkt::test;
 
 namespace {
-
-struct Reader {
-  const uint8_t* p;
-  size_t n;
-  uint8_t u8() {
-    if (n == 0) {
-      return 0;
-    }
-    --n;
-    return *p++;
-  }
-  uint16_t u16() { return static_cast<uint16_t>(u8() << 8 | u8()); }
-  std::vector<std::byte> bytes(size_t want) {
-    size_t k = std::min(want, n);
-    std::vector<std::byte> out(reinterpret_cast<const std::byte*>(p),
-                               reinterpret_cast<const std::byte*>(p) + k);
-    p += k;
-    n -= k;
-    return out;
-  }
-};
 
 enum Mode : uint8_t {
   // To the established connection (peer port 40000): SEQ and ACK as
@@ -133,7 +113,7 @@ void inject_segment(Scenario& sc, std::vector<std::byte> seg, bool keep_checksum
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  Reader in{data, size};
+  FuzzReader in{data, size};
   uint64_t clusters_before;
   {
     Scenario sc;

@@ -21,16 +21,6 @@
 namespace iopkt::test {
 namespace {
 
-sockaddr_in addr_of(const char* ip, uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &sa.sin_addr);
-  return sa;
-}
-
-sockaddr* as_sa(sockaddr_in& sa) { return reinterpret_cast<sockaddr*>(&sa); }
-
 class ProcessMulticast : public ProcessTest {
  protected:
   void start(const std::string& tcpip_extra) {
@@ -59,7 +49,7 @@ class ProcessMulticast : public ProcessTest {
     EXPECT_GE(s, 0) << iopkt_last_error();
     int one = 1;
     EXPECT_EQ(iopkt_setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), 0);
-    sockaddr_in a = addr_of("127.0.0.1", *port);
+    sockaddr_in a = inet4("127.0.0.1", *port);
     EXPECT_EQ(iopkt_bind(s, as_sa(a), sizeof a), 0) << iopkt_last_error();
     socklen_t len = sizeof a;
     EXPECT_EQ(iopkt_getsockname(s, as_sa(a), &len), 0);
@@ -88,7 +78,7 @@ class ProcessMulticast : public ProcessTest {
       rx.push_back(reuseport_socket(&port));
     }
     int tx = udp_socket();
-    sockaddr_in to = addr_of("127.0.0.1", port);
+    sockaddr_in to = inet4("127.0.0.1", port);
     const char msg[] = "unicast";
     EXPECT_EQ(iopkt_sendto(tx, msg, sizeof msg, 0, as_sa(to), sizeof to),
               static_cast<ssize_t>(sizeof msg))
@@ -108,7 +98,7 @@ TEST_F(ProcessMulticast, JoinOnLo0AndReceiveOwnGroupDatagram) {
   ASSERT_NO_FATAL_FAILURE(start(""));
   int rx = udp_socket();
   ASSERT_GE(rx, 0) << iopkt_last_error();
-  sockaddr_in any = addr_of("0.0.0.0", 0);
+  sockaddr_in any = inet4("0.0.0.0", 0);
   ASSERT_EQ(iopkt_bind(rx, as_sa(any), sizeof any), 0) << iopkt_last_error();
   socklen_t len = sizeof any;
   ASSERT_EQ(iopkt_getsockname(rx, as_sa(any), &len), 0);
@@ -133,7 +123,7 @@ TEST_F(ProcessMulticast, JoinOnLo0AndReceiveOwnGroupDatagram) {
   socklen_t tl = sizeof got_ttl;
   ASSERT_EQ(iopkt_getsockopt(tx, IPPROTO_IP, IP_MULTICAST_TTL, &got_ttl, &tl), 0);
   EXPECT_EQ(got_ttl, 3);
-  sockaddr_in group = addr_of("239.7.7.7", port);
+  sockaddr_in group = inet4("239.7.7.7", port);
   const char msg[] = "to the group";
   ASSERT_EQ(iopkt_sendto(tx, msg, sizeof msg, 0, as_sa(group), sizeof group),
             static_cast<ssize_t>(sizeof msg))

@@ -22,14 +22,6 @@
 namespace iopkt::test {
 namespace {
 
-sockaddr_in inet(const char* a, uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  inet_pton(AF_INET, a, &sa.sin_addr);
-  return sa;
-}
-
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
@@ -161,15 +153,15 @@ TEST_F(ProcessNetUtils, TrafficShowsInArpNetstatAndCounters) {
   // A server on B, a client on A: the datagram makes A resolve B.
   int server = udp_socket(path("b"));
   ASSERT_GE(server, 0) << iopkt_last_error();
-  sockaddr_in any = inet("0.0.0.0", 7000);
+  sockaddr_in any = inet4("0.0.0.0", 7000);
   ASSERT_EQ(iopkt_bind(server, reinterpret_cast<sockaddr*>(&any), sizeof any), 0)
       << iopkt_last_error();
   int client = udp_socket(path("a"));
   ASSERT_GE(client, 0) << iopkt_last_error();
-  sockaddr_in local = inet("192.0.2.1", 7001);
+  sockaddr_in local = inet4("192.0.2.1", 7001);
   ASSERT_EQ(iopkt_bind(client, reinterpret_cast<sockaddr*>(&local), sizeof local), 0)
       << iopkt_last_error();
-  sockaddr_in to = inet("192.0.2.2", 7000);
+  sockaddr_in to = inet4("192.0.2.2", 7000);
   const char msg[] = "hello over the wire";
   ASSERT_EQ(iopkt_sendto(client, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
             static_cast<ssize_t>(sizeof msg))

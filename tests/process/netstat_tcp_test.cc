@@ -25,16 +25,6 @@
 namespace iopkt::test {
 namespace {
 
-sockaddr_in inet(const char* ip, uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &sa.sin_addr);
-  return sa;
-}
-
-sockaddr* as_sa(sockaddr_in& sa) { return reinterpret_cast<sockaddr*>(&sa); }
-
 // "127.0.0.1.PORT", netstat's way of writing an endpoint.
 std::string endpoint(const sockaddr_in& sa) {
   char ip[INET_ADDRSTRLEN] = {};
@@ -137,7 +127,7 @@ class ProcessNetstatTcp : public ProcessTest {
   int listener(sockaddr_in* addr) {
     int s = tcp_socket();
     EXPECT_GE(s, 0) << iopkt_last_error();
-    sockaddr_in any = inet("127.0.0.1", 0);
+    sockaddr_in any = inet4("127.0.0.1", 0);
     EXPECT_EQ(iopkt_bind(s, as_sa(any), sizeof any), 0) << iopkt_last_error();
     EXPECT_EQ(iopkt_listen(s, 128), 0) << iopkt_last_error();
     socklen_t len = sizeof *addr;
@@ -224,7 +214,7 @@ TEST_F(ProcessNetstatTcp, ListenerAndEstablishedConnectionRows) {
   int u = iopkt_socket(AF_INET, SOCK_DGRAM, 0);
   ASSERT_GE(u, 0);
   fds_.push_back(u);
-  sockaddr_in uaddr = inet("127.0.0.1", 0);
+  sockaddr_in uaddr = inet4("127.0.0.1", 0);
   ASSERT_EQ(iopkt_bind(u, as_sa(uaddr), sizeof uaddr), 0) << iopkt_last_error();
   // The server reads nothing and the client writes until it would block:
   // once the channel to the server's program is full, TCP's receive buffer

@@ -35,16 +35,6 @@
 namespace iopkt::test {
 namespace {
 
-sockaddr_in inet(const char* ip, uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &sa.sin_addr);
-  return sa;
-}
-
-sockaddr* as_sa(sockaddr_in& sa) { return reinterpret_cast<sockaddr*>(&sa); }
-
 // Byte i of a test stream with `seed`: a stream cut, repeated or reordered
 // anywhere shows.
 uint8_t stream_byte(uint64_t i, uint32_t seed) {
@@ -145,7 +135,7 @@ class ProcessTcpStream : public ProcessTest {
   int listener(sockaddr_in* addr, int backlog = 16) {
     int s = tcp_socket();
     EXPECT_GE(s, 0) << iopkt_last_error();
-    sockaddr_in any = inet("127.0.0.1", 0);
+    sockaddr_in any = inet4("127.0.0.1", 0);
     EXPECT_EQ(iopkt_bind(s, as_sa(any), sizeof any), 0) << iopkt_last_error();
     EXPECT_EQ(iopkt_listen(s, backlog), 0) << iopkt_last_error();
     socklen_t len = sizeof *addr;
@@ -336,7 +326,7 @@ TEST_F(ProcessTcpStream, NoPollOutWhileTheHandshakeIsUnanswered) {
   ASSERT_TRUE(r.ok()) << r.describe();
   int c = tcp_socket(SOCK_NONBLOCK);
   ASSERT_GE(c, 0);
-  sockaddr_in to = inet("192.0.2.99", 9);
+  sockaddr_in to = inet4("192.0.2.99", 9);
   ASSERT_EQ(iopkt_connect(c, as_sa(to), sizeof to), -1);
   ASSERT_EQ(errno, EINPROGRESS);
   pollfd p{c, POLLOUT, 0};
@@ -665,7 +655,7 @@ TEST_F(ProcessTcpStream, TenThousandConnectionsThenBackToBaseline) {
   ASSERT_GE(base_b, 0);
 
   int l = tcp_socket();
-  sockaddr_in addr = inet("192.0.2.1", 0);
+  sockaddr_in addr = inet4("192.0.2.1", 0);
   ASSERT_EQ(iopkt_bind(l, as_sa(addr), sizeof addr), 0) << iopkt_last_error();
   ASSERT_EQ(iopkt_listen(l, 1024), 0);
   socklen_t alen = sizeof addr;

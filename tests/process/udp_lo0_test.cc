@@ -41,8 +41,6 @@ std::string show(const sockaddr_in& sa) {
   return std::string(buf) + ":" + std::to_string(ntohs(sa.sin_port));
 }
 
-sockaddr* as_sa(sockaddr_in& sa) { return reinterpret_cast<sockaddr*>(&sa); }
-
 // A payload whose bytes depend on its index and position, so that a
 // datagram swapped, cut or mixed with another shows.
 std::vector<uint8_t> pattern(size_t len, uint32_t seed) {

@@ -9,7 +9,10 @@
 // killed by pid (SIGTERM, then SIGKILL) when the test ends.
 #pragma once
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -25,6 +28,17 @@
 namespace iopkt::test {
 
 using Millis = std::chrono::milliseconds;
+
+// An IPv4 socket address from its text and a port (host order), and the
+// cast the socket calls want.
+inline sockaddr_in inet4(const char* ip, uint16_t port) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  inet_pton(AF_INET, ip, &sa.sin_addr);
+  return sa;
+}
+inline sockaddr* as_sa(sockaddr_in& sa) { return reinterpret_cast<sockaddr*>(&sa); }
 
 // The build's folders (compile definitions of process_tests).
 std::string bin_dir();           // io-pkt-v4-hc, ifconfig, sysctl, mount...
