@@ -866,7 +866,14 @@ void Manager::tx_flush_locked(Ifnet& ifp, DriverIf& dif) {
       ifp.snd.pop_front();
     }
     if (ok < n) {
-      break;  // the driver is full; what it did not take is dropped and counted
+      // The driver is full: what it did not take is dropped and counted,
+      // and so is the rest of the queue. (Leaving the rest queued would
+      // strand it: the interface is pending again only when its queue was
+      // empty, so it would never be flushed and every later frame would
+      // find the queue full.)
+      ifp.stats.oqdrops += ifp.snd.size();
+      ifp.snd.clear();
+      break;
     }
   }
 }
@@ -1353,16 +1360,19 @@ void Manager::run(int signal_fd) {
   while (!stopping_.load()) {
     // Finished stream channels are checked once a second while there are
     // any (their clients' ends closing makes no event).
+    // (Locked: packet threads finish channels too.)
     int timeout = -1;
-    if (!finished_.empty()) {
-      auto now = std::chrono::steady_clock::now();
-      if (now >= next_sweep_) {
-        std::lock_guard<std::mutex> g(mu_);
-        sweep_finished_locked();
-        flush_locked();
-        next_sweep_ = now + std::chrono::seconds(1);
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (!finished_.empty()) {
+        auto now = std::chrono::steady_clock::now();
+        if (now >= next_sweep_) {
+          sweep_finished_locked();
+          flush_locked();
+          next_sweep_ = now + std::chrono::seconds(1);
+        }
+        timeout = 1000;
       }
-      timeout = 1000;
     }
     int n = epoll_wait(epfd_, evs, 64, timeout);
     for (int i = 0; i < n && !stopping_.load(); ++i) {
