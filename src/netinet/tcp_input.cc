@@ -493,11 +493,15 @@ void tcp_dupack(Stack& stack, TcpCb& tp) {
       tcp_output(stack, tp);
       return;
     }
-    bool lost = tp.dupacks >= 3 || tcp_sack_is_lost(tp, tp.snd_una);
+    // With RACK (tcp_rack.cc) the count decides only while no SACK block
+    // came: its reordering window replaces DupThresh (RFC 8985 §6.2).
+    const bool count_decides = !tcp_rack_active(tp) || tp.scoreboard.empty();
+    bool lost = (tp.dupacks >= 3 && count_decides) || tcp_sack_is_lost(tp, tp.snd_una);
     bool after_recover = !(tp.snd_una - 1 < tp.snd_recover && tp.snd_recover != tp.iss);
     if (lost && after_recover) {
       tcp_sack_enter_recovery(stack, tp);
     }
+    tcp_limited_transmit(stack, tp);  // RFC 3042 (tcp_rack.cc): dupacks 1 and 2
     return;
   }
   if (tp.in_recovery) {
@@ -508,6 +512,7 @@ void tcp_dupack(Stack& stack, TcpCb& tp) {
     return;
   }
   if (tp.dupacks != 3) {
+    tcp_limited_transmit(stack, tp);  // RFC 3042 (tcp_rack.cc): dupacks 1 and 2
     return;
   }
   // RFC 6582 §3.2 step 2: not while the ACKs are about data sent before
@@ -742,6 +747,9 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
   bool ours_fin_acked = false;
   // RFC 2018 §3 / RFC 6675 §5 Update(): the scoreboard learns the blocks.
   const uint32_t newly_sacked = tcp_sack_input(stack, tp, seg.opts);
+  // RFC 8985 §6.2: RACK learns what was delivered and marks losses (tcp_rack.cc).
+  const TcpSeq una_before_ack = tp.snd_una;
+  tcp_rack_update(stack, tp, seg.ack, seg.opts);
   if (seg.ack <= tp.snd_una) {
     bool pure_dup = seg.ack == tp.snd_una && seg.len == 0 && !seg.has(kTcpFin) &&
                     seg_wnd == tp.snd_wnd && tp.snd_una != tp.snd_max;
@@ -837,6 +845,8 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
       tcp_wakeup(stack, tp);  // writable
     }
   }
+  // RFC 8985: recovery on RACK's marks, the TLP episode, RACK's timers.
+  tcp_rack_ack_done(stack, tp, tp.snd_una != una_before_ack);
   // Window update (RFC 9293 §3.10.7.4 "ESTABLISHED STATE").
   if (tp.snd_wl1 < seg.seq || (tp.snd_wl1 == seg.seq && tp.snd_wl2 <= seg.ack)) {
     if (seg.len == 0 && seg_wnd != tp.snd_wnd && seg.ack == tp.snd_una) {

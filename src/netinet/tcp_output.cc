@@ -234,6 +234,9 @@ uint32_t tcp_rcv_window(Stack& stack, const TcpCb& tp) {
   args.df = !tp.pmtu_nodf;
   auto r = ip_output(stack, std::move(m), args);
   if (r) {
+    // RFC 8985 §6.1: RACK notes when each segment left (tcp_rack.cc).
+    tcp_rack_sent(stack, tp, seq, static_cast<uint32_t>(data_len) + ((flags & kTcpFin) ? 1u : 0u),
+                  flags);
     return false;
   }
   ++t.stat.noroute;  // the retransmission timer tries again

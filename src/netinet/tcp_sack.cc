@@ -212,6 +212,9 @@ void tcp_sack_clear(TcpCb& tp) {
 // --- sender: RFC 6675 §4 -----------------------------------------------------
 
 bool tcp_sack_is_lost(const TcpCb& tp, TcpSeq seq) {
+  if (tcp_rack_active(tp)) {
+    return tcp_rack_is_lost(tp, seq);  // RFC 8985 §9.3: RACK's marks (tcp_rack.cc)
+  }
   // "DupThresh discontiguous SACKed sequences ... above SeqNum or more than
   // (DupThresh - 1) * SMSS bytes ... SACKed".
   Above a = sacked_above(tp, seq);
@@ -221,6 +224,9 @@ bool tcp_sack_is_lost(const TcpCb& tp, TcpSeq seq) {
 uint32_t tcp_sack_pipe(const TcpCb& tp) {
   // SetPipe(): each un-SACKed octet counts once unless IsLost, and once
   // more if it was retransmitted (below HighRxt). SACKed octets count 0.
+  if (tcp_rack_active(tp)) {
+    return tcp_rack_pipe(tp);  // per segment, from RACK's state (tcp_rack.cc)
+  }
   uint32_t pipe = 0;
   for_each_gap(tp, [&](TcpSeq l, TcpSeq r) {
     if (!tcp_sack_is_lost(tp, l)) {
@@ -236,6 +242,11 @@ uint32_t tcp_sack_pipe(const TcpCb& tp) {
 
 std::optional<TcpSackNext> tcp_sack_nextseg(const TcpCb& tp) {
   const uint32_t smss = tcp_smss(tp);
+  // RFC 8985 §9.3: first the segments RACK marked lost, lost
+  // retransmissions below HighRxt included (tcp_rack.cc).
+  if (TcpSackNext lost; tcp_rack_active(tp) && tcp_rack_nextseg(tp, lost)) {
+    return lost;
+  }
   const TcpSeq top = highest_sacked(tp);
   // Rules (1) and (3): the lowest un-SACKed octet above HighRxt and below
   // the highest SACKed one; rule 1 when IsLost says so. IsLost can only

@@ -104,6 +104,12 @@ std::span<const TcpCounterInfo> tcpstat_fields() {
       {"sndbuf_grow", &TcpStat::sndbuf_grow},
       {"mem_autotune_stop", &TcpStat::mem_autotune_stop},
       {"mem_pressure", &TcpStat::mem_pressure},
+      // RACK-TLP and Limited Transmit (tcp_rack.cc)
+      {"rack_marked_lost", &TcpStat::rack_marked_lost},
+      {"tlp_probes", &TcpStat::tlp_probes},
+      {"tlp_recoveries", &TcpStat::tlp_recoveries},
+      {"limited_transmit", &TcpStat::limited_transmit},
+      {"rack_undo", &TcpStat::rack_undo},
   };
   return kFields;
 }
@@ -524,6 +530,8 @@ void tcp_register_sysctls(Stack& stack) {
   (void)s.add_int("net.inet.tcp.timestamps", &t.do_ts, 0, 1,
                   "use timestamps and PAWS (RFC 7323 §3, §5)", true);
   (void)s.add_int("net.inet.tcp.sack", &t.do_sack, 0, 1, "offer SACK (RFC 2018)", true);
+  (void)s.add_int("net.inet.tcp.rack", &t.rack, 0, 1,
+                  "RACK-TLP loss detection for new SACK connections (RFC 8985)", true);
   (void)s.add_int("net.inet.tcp.challenge_ack_limit", &t.challenge_ack_limit, 1, 1000000,
                   "global challenge ACKs per second, randomised (RFC 5961 §7)", true);
   (void)s.add_int("net.inet.tcp.challenge_ack_per_conn", &t.challenge_ack_per_conn, 1, 1000,

@@ -61,6 +61,7 @@ void tcp_timer_rexmt(Stack& stack, TcpCb& tp) {
   // retransmissions go from SND.UNA on whatever the peer SACKed (it may
   // have reneged, RFC 2018 §8).
   tcp_sack_clear(tp);
+  tcp_rack_rto(tp);  // RFC 8985 §6.3, §7.4: RACK and TLP start afresh
   // Karn: no RTT sample from a retransmitted segment (RFC 6298 §3).
   tp.rtt_timing = false;
   tp.snd_nxt = syn_state ? tp.iss : tp.snd_una;
@@ -200,6 +201,7 @@ void tcp_rtt_update(Stack& stack, TcpCb& tp, Duration r) {
 
 void tcp_canceltimers(TcpCb& tp) {
   tp.rexmt_timer.stop();
+  tp.rack_timer.stop();  // RACK reorder / TLP probe (tcp_rack.cc)
   tp.persist_timer.stop();
   tp.delack_timer.stop();
   tp.twait_timer.stop();

@@ -28,6 +28,7 @@
 #include "netinet/tcp.hh"
 #include "netinet/tcp_cc.hh"
 #include "netinet/tcp_fsm.hh"
+#include "netinet/tcp_rack.hh"
 #include "netinet/tcp_seq.hh"
 
 namespace iopkt {
@@ -125,6 +126,12 @@ struct TcpStat {
   uint64_t sndbuf_grow = 0;        // send buffers grown by auto-tuning
   uint64_t mem_autotune_stop = 0;  // growths refused: TCP memory above mem_max
   uint64_t mem_pressure = 0;       // windows held or sends refused: TCP memory above mem_max
+  // RACK-TLP (RFC 8985) and Limited Transmit (RFC 3042), tcp_rack.cc
+  uint64_t rack_marked_lost = 0;  // segments RACK marked lost (time-based, §6.2)
+  uint64_t tlp_probes = 0;        // tail loss probes sent (§7.3)
+  uint64_t tlp_recoveries = 0;    // losses a probe's ACK revealed (§7.4)
+  uint64_t limited_transmit = 0;  // new segments sent on duplicate ACKs 1 and 2 (RFC 3042)
+  uint64_t rack_undo = 0;         // recoveries found spurious by D-SACK, window restored (RFC 3708)
 };
 
 struct TcpCounterInfo {
@@ -142,7 +149,8 @@ class TcpCb {
         persist_timer(wheel),
         delack_timer(wheel),
         twait_timer(wheel),
-        keep_timer(wheel) {}
+        keep_timer(wheel),
+        rack_timer(wheel) {}
   TcpCb(const TcpCb&) = delete;
   TcpCb& operator=(const TcpCb&) = delete;
 
@@ -260,6 +268,11 @@ class TcpCb {
 
   Callout rexmt_timer, persist_timer, delack_timer, twait_timer, keep_timer;
 
+  // RACK-TLP (RFC 8985), tcp_rack.cc: per-segment transmit state, and the
+  // one timer for RACK's reorder timeout or TLP's probe timeout.
+  TcpRack rack;
+  Callout rack_timer;
+
   size_t snd_space() const { return snd_hiwat > snd_cc ? snd_hiwat - snd_cc : 0; }
   // Bytes in flight: sent but not acknowledged (SYN and FIN count).
   uint32_t flight() const { return snd_max - snd_una; }
@@ -342,6 +355,7 @@ struct TcpState {
   int64_t sendbuf_auto = 1;             // net.inet.tcp.sendbuf_auto
   int64_t sendbuf_max = 4 << 20;        // net.inet.tcp.sendbuf_max
   int64_t mem_max = 64 << 20;           // net.inet.tcp.mem_max: bytes queued, all connections
+  int64_t rack = 1;                     // net.inet.tcp.rack: RACK-TLP for SACK connections
   // net.inet.tcp.congestion: the algorithm of new connections.
   const TcpCongestionControl* cc_default = &tcp_cc_cubic();
 };
