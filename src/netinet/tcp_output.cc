@@ -437,6 +437,8 @@ static void tcp_output_segs(Stack& stack, TcpCb& tp) noexcept {
         send = true;
       } else if (tp.snd_nxt < tp.snd_max) {
         send = true;  // retransmitting
+      } else if (tp.sws_override) {
+        send = true;  // the override timeout (tcp_timer_persist)
       }
     }
     if (fin) {
@@ -458,9 +460,12 @@ static void tcp_output_segs(Stack& stack, TcpCb& tp) noexcept {
       }
     }
     if (!send && !win_update && !tp.ack_now) {
-      // Data waits for a window: make sure someone probes it.
-      if (tp.snd_cc > off && tp.snd_wnd == 0 && !tp.rexmt_timer.pending() &&
-          !tp.persist_timer.pending()) {
+      // Data waits for a window — closed, or too small for the rules
+      // above with nothing in flight to bring an ACK: make sure a timer
+      // probes it (BSD tcp_output's setpersist; RFC 9293 §3.8.6.2.1's
+      // override timeout).
+      if (tp.snd_cc > off && (tp.snd_wnd == 0 || tp.snd_nxt == tp.snd_una) &&
+          !tp.rexmt_timer.pending() && !tp.persist_timer.pending()) {
         tp.persist_shift = 0;
         tcp_setpersist(stack, tp);
       }

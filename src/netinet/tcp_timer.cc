@@ -71,6 +71,18 @@ void tcp_timer_rexmt(Stack& stack, TcpCb& tp) {
 void tcp_timer_persist(Stack& stack, TcpCb& tp) {
   tcp_gc(stack);
   ++stack.tcp.stat.persisttimeo;
+  if (tp.snd_wnd > 0) {
+    // A window is open but too small for the sender's SWS avoidance: send
+    // what fits now (RFC 9293 §3.8.6.2.1, override timeout); the
+    // retransmission timer watches it from here.
+    tp.sws_override = true;
+    tcp_output(stack, tp);
+    tp.sws_override = false;
+    if (tp.snd_nxt == tp.snd_una && tp.snd_cc > 0) {
+      tcp_setpersist(stack, tp);  // nothing went (cwnd): try again later
+    }
+    return;
+  }
   ++stack.tcp.stat.sndprobe;
   // Linux's probe (tcp_xmit_probe_skb): an ACK carrying SEQ = SND.UNA - 1,
   // which the peer must answer with its current window (RFC 9293

@@ -240,7 +240,11 @@ class TcpCb {
   bool delack_pending = false;  // an ACK owed, the timer running
   int segs_unacked = 0;         // full segments received since our last ACK
   bool nodelay = false;         // TCP_NODELAY: no Nagle (RFC 9293 §3.7.4)
-  bool linger_zero = false;     // SO_LINGER {1, 0}: close aborts with RST
+  // The persist timer ran out with a window open but smaller than what
+  // the sender-side SWS rules wait for: send what fits (RFC 9293
+  // §3.8.6.2.1, the override timeout).
+  bool sws_override = false;
+  bool linger_zero = false;  // SO_LINGER {1, 0}: close aborts with RST
 
   // RFC 5961 §7: challenge ACKs sent by this connection in the current second.
   Instant challenge_window{};
