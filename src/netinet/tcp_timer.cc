@@ -83,6 +83,19 @@ void tcp_timer_persist(Stack& stack, TcpCb& tp) {
     }
     return;
   }
+  // A peer that answers keeps a zero window open as long as it likes
+  // (RFC 1122 §4.2.2.17); one that stops answering is given up on like
+  // an unacknowledged retransmission — for a connection its user already
+  // closed after 8 probes, as Linux's orphan retries.
+  tp.persist_unanswered = tp.t_rcvtime == tp.persist_heard ? tp.persist_unanswered + 1 : 0;
+  tp.persist_heard = tp.t_rcvtime;
+  int64_t limit =
+      tp.so == nullptr ? std::min<int64_t>(8, stack.tcp.data_retries) : stack.tcp.data_retries;
+  if (tp.persist_unanswered > limit) {
+    ++stack.tcp.stat.timeoutdrop;
+    tcp_drop(stack, tp, tcp_timeout_errno(tp), true);
+    return;
+  }
   ++stack.tcp.stat.sndprobe;
   // Linux's probe (tcp_xmit_probe_skb): an ACK carrying SEQ = SND.UNA - 1,
   // which the peer must answer with its current window (RFC 9293

@@ -244,6 +244,10 @@ class TcpCb {
   // the sender-side SWS rules wait for: send what fits (RFC 9293
   // §3.8.6.2.1, the override timeout).
   bool sws_override = false;
+  // Zero-window probes the peer left unanswered in a row (nothing heard
+  // since the previous probe), and when it was last heard at a probe.
+  int persist_unanswered = 0;
+  Instant persist_heard{};
   bool linger_zero = false;  // SO_LINGER {1, 0}: close aborts with RST
 
   // RFC 5961 §7: challenge ACKs sent by this connection in the current second.
