@@ -156,8 +156,10 @@ class Stack {
   // Copies up to the free send-buffer space (SO_SNDBUF) of `bytes` into
   // the send queue and returns how many; EAGAIN when full or not yet
   // connected; EPIPE after shutdown(SHUT_WR) or the connection's end; a
-  // pending error (ECONNRESET ...) first.
-  Result<size_t, Errno> so_send_stream(SocketId so, std::span<const std::byte> bytes);
+  // pending error (ECONNRESET ...) first. `urgent`: the last byte is urgent
+  // data (send with MSG_OOB), marked only when every byte was taken.
+  Result<size_t, Errno> so_send_stream(SocketId so, std::span<const std::byte> bytes,
+                                       bool urgent = false);
   // Up to `max` received bytes; an empty vector is end of file; EAGAIN
   // when nothing is there yet; a pending error (ECONNRESET, ETIMEDOUT,
   // ECONNREFUSED) once the data before it was read.

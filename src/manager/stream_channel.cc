@@ -33,6 +33,7 @@
 #include <linux/unix_diag.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -40,6 +41,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "manager/log.hh"
@@ -73,6 +75,11 @@ Result<int, Errno> Manager::make_stream_channel_locked(SocketId so) {
     return Err(Errno{e == EMFILE || e == ENFILE ? ENFILE : ENOBUFS});
   }
   fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+  // The client's send(MSG_OOB) makes its last byte out-of-band on the
+  // channel (AF_UNIX streams have TCP's urgent semantics on Linux). Read in
+  // line it keeps its place among the bytes; SIOCATMARK tells which it is.
+  int one = 1;
+  setsockopt(sv[0], SOL_SOCKET, SO_OOBINLINE, &one, sizeof one);
   struct stat st {};
   fstat(sv[1], &st);
   auto ch = std::make_unique<Channel>();
@@ -331,6 +338,19 @@ void Manager::stream_service_locked(Channel& ch, uint32_t ev) {
     } else if (!dead) {
       want = std::min(want, st->writable);
     }
+    // Urgent data: a read stops before the client's out-of-band byte, so
+    // the byte at the mark is read by itself and handed to TCP as urgent.
+    // The mark is looked for where one can be: when epoll says so
+    // (EPOLLPRI), when no epoll report came with the wake-up, and after a
+    // full read (a short one ends the loop: epoll reports what follows).
+    bool urgent = false;
+    if (ch.filler == 0 && !dead && (i > 0 || ev == 0 || (ev & EPOLLPRI) != 0)) {
+      int at_mark = 0;
+      if (ioctl(ch.fd, SIOCATMARK, &at_mark) == 0 && at_mark != 0) {
+        want = 1;
+        urgent = true;
+      }
+    }
     ssize_t n = read(ch.fd, stream_buf_.data(), want);
     if (n < 0) {
       if (!would_block(errno)) {
@@ -357,7 +377,7 @@ void Manager::stream_service_locked(Channel& ch, uint32_t ev) {
     } else if (!dead) {
       // `want` was the socket's free space: it takes all of it, unless the
       // connection failed just now, and then the bytes have nowhere to go.
-      (void)stack_->so_send_stream(ch.socket, std::span(stream_buf_).first(got));
+      (void)stack_->so_send_stream(ch.socket, std::span(stream_buf_).first(got), urgent);
     }
     auto now = stack_->so_stream_status(ch.socket);
     if (!now) {
@@ -365,6 +385,9 @@ void Manager::stream_service_locked(Channel& ch, uint32_t ev) {
     }
     st = now;
     dead = has_peer && st->state == TcpFsmState::kClosed;
+    if (got < want) {
+      break;  // drained, or stopped at a mark: epoll reports the rest
+    }
   }
   if (ch.client_wr_done) {
     if (ch.client_gone) {
@@ -392,17 +415,26 @@ void Manager::stream_service_locked(Channel& ch, uint32_t ev) {
   bool blocked_out = false;
   for (int i = 0; i < kStreamWritesPerWake && !ch.wr_done && st->readable > 0; ++i) {
     int err = 0;
+    // The peer's urgent byte, once here, ends a send of its own with
+    // MSG_OOB: the client sees the mark (SIOCATMARK), recv(MSG_OOB), SIGURG
+    // and SO_OOBINLINE as with a kernel TCP socket.
+    const bool urgent = st->urgent && st->urgent_at < st->readable;
+    const size_t cap = urgent ? st->urgent_at + 1 : SIZE_MAX;
     size_t moved = stack_->so_recv_stream_to(
         ch.socket, [&](std::span<const std::span<const std::byte>> segs) -> size_t {
           iovec iov[64];
           size_t k = 0;
-          for (; k < segs.size() && k < std::size(iov); ++k) {
-            iov[k] = {const_cast<std::byte*>(segs[k].data()), segs[k].size()};
+          size_t total = 0;
+          for (; k < segs.size() && k < std::size(iov) && total < cap; ++k) {
+            size_t take = std::min(segs[k].size(), cap - total);
+            iov[k] = {const_cast<std::byte*>(segs[k].data()), take};
+            total += take;
           }
           msghdr msg{};
           msg.msg_iov = iov;
           msg.msg_iovlen = k;
-          ssize_t n = sendmsg(ch.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+          int oob = urgent && total == cap ? MSG_OOB : 0;
+          ssize_t n = sendmsg(ch.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL | oob);
           if (n < 0) {
             err = errno;
             return 0;
@@ -446,7 +478,7 @@ void Manager::stream_service_locked(Channel& ch, uint32_t ev) {
   }
   uint32_t want = 0;
   if (can_take()) {
-    want |= EPOLLIN | EPOLLRDHUP;
+    want |= EPOLLIN | EPOLLRDHUP | EPOLLPRI;
   }
   if (blocked_out) {
     want |= EPOLLOUT;

@@ -107,6 +107,9 @@ struct TcpSegment {
   uint32_t len = 0;  // data bytes
   TcpOptions opts;
   Mbuf data;
+  // SEG.SEQ + SEG.UP as received (before any trimming), when URG is set
+  // and the pointer is not 0 (which would name no byte).
+  std::optional<TcpSeq> urgent_ptr;
   bool has(TcpFlags f) const { return (flags & f) != 0; }
 };
 
@@ -473,6 +476,24 @@ void tcp_trim(Stack& stack, TcpCb& tp, TcpSegment& seg, uint32_t rwnd) {
     seg.flags &= static_cast<TcpFlags>(~kTcpFin);
     tp.ack_now = true;
   }
+}
+
+// RCV.UP <- max(RCV.UP, SEG.SEQ + SEG.UP) (RFC 9293 §3.10.7.4), with the
+// pointer naming the byte after the urgent byte (RFC 6093 §4). Only a
+// pointer beyond the known one counts — or, when the last urgent byte was
+// handed over, one whose byte the user has not taken yet — so that a
+// retransmission carrying an old pointer marks nothing again. The byte
+// may lie ahead of what has arrived; the user gets it when it does.
+void tcp_urgent_input(Stack& stack, TcpCb& tp, TcpSeq ptr) {
+  TcpSeq byte = ptr - 1u;
+  bool newer = tp.rcv_urgent ? ptr > tp.rcv_up : byte >= tcp_rcv_head(tp);
+  if (!newer) {
+    return;
+  }
+  ++stack.tcp.stat.rcvurg;
+  tp.rcv_up = ptr;
+  tp.rcv_urgent = true;
+  tcp_wakeup(stack, tp);
 }
 
 // RFC 5681 §3.2 and RFC 6582 §3.2: the third duplicate ACK starts fast
@@ -883,6 +904,14 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
     }
   }
 
+  // Sixth: the urgent pointer (RFC 9293 §3.10.7.4), while data can still
+  // come and be read (also on a connection not yet accepted).
+  if (seg.urgent_ptr && !tp.cant_rcv &&
+      (tp.state == TcpFsmState::kEstablished || tp.state == TcpFsmState::kFinWait1 ||
+       tp.state == TcpFsmState::kFinWait2)) {
+    tcp_urgent_input(stack, tp, *seg.urgent_ptr);
+  }
+
   // Seventh: the data.
   if (seg.len > 0) {
     switch (tp.state) {
@@ -987,6 +1016,9 @@ void tcp_input(Stack& stack, Mbuf m, size_t iphlen, Ifnet& /*rcvif*/) noexcept {
   seg.ack = th.ack();
   seg.flags = th.flags();
   seg.wnd = th.window();
+  if ((seg.flags & kTcpUrg) != 0 && th.urgent() != 0) {
+    seg.urgent_ptr = seg.seq + th.urgent();
+  }
   seg.opts = tcp_options_parse(th.options());
   if (seg.opts.malformed) {
     ++t.stat.rcvbadopt;

@@ -168,6 +168,19 @@ uint32_t tcp_rcv_window(Stack& stack, const TcpCb& tp) {
   f.seq = seq;
   f.ack = (flags & kTcpAck) ? tp.rcv_nxt : TcpSeq{};
   f.flags = flags;
+  if (tp.snd_urgent && !(flags & (kTcpSyn | kTcpRst))) {
+    if (tp.snd_up <= tp.snd_una) {
+      tp.snd_urgent = false;  // acknowledged: the urgent data is over
+    } else if (tp.snd_up > seq) {
+      // RFC 9293 §3.8.5: a segment before the end of the urgent data says
+      // where it ends, as an offset from its own sequence number (RFC 6093
+      // §4: the byte after the urgent byte). An end beyond 65535 says
+      // 65535: "more urgent data to come", told exactly by a later segment.
+      f.flags |= kTcpUrg;
+      f.urgent = static_cast<uint16_t>(std::min<uint32_t>(tp.snd_up - seq, 65535));
+      ++t.stat.sndurg;
+    }
+  }
   uint32_t win = (flags & kTcpRst) ? 0 : tcp_rcv_window(stack, tp);
   if (flags & kTcpSyn) {
     // RFC 7323 §2.2: the window field of a SYN is never scaled.
@@ -439,6 +452,8 @@ static void tcp_output_segs(Stack& stack, TcpCb& tp) noexcept {
         send = true;  // retransmitting
       } else if (tp.sws_override) {
         send = true;  // the override timeout (tcp_timer_persist)
+      } else if (tp.snd_urgent && tp.snd_up > tp.snd_nxt) {
+        send = true;  // urgent data is pushed past Nagle, as BSD and Linux do
       }
     }
     if (fin) {

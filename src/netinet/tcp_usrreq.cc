@@ -330,6 +330,7 @@ Result<void, Errno> tcp_shutdown(Stack& stack, Socket& so, int how) {
     tp->cant_rcv = true;
     tp->rcv_buf.reset();
     tp->rcv_cc = 0;
+    tp->rcv_urgent = false;
     stack.so_wakeup(so);
   }
   if (how != SHUT_RD) {
@@ -363,6 +364,7 @@ void tcp_detach(Stack& stack, Socket& so) {
   }
   tp->rcv_buf.reset();
   tp->rcv_cc = 0;
+  tp->rcv_urgent = false;
   tp->cant_rcv = true;
   if (tp->state == TcpFsmState::kFinWait2) {
     tp->twait_timer.reset(std::chrono::milliseconds(stack.tcp.fin_wait2_ms));
@@ -541,7 +543,8 @@ Result<SocketId, Errno> Stack::so_accept(SocketId id) {
   return nid;
 }
 
-Result<size_t, Errno> Stack::so_send_stream(SocketId id, std::span<const std::byte> bytes) {
+Result<size_t, Errno> Stack::so_send_stream(SocketId id, std::span<const std::byte> bytes,
+                                            bool urgent) {
   tcp_gc(*this);
   auto ss = stream_socket(*this, id);
   if (!ss) {
@@ -582,10 +585,34 @@ Result<size_t, Errno> Stack::so_send_stream(SocketId id, std::span<const std::by
     return Err(Errno{ENOBUFS});
   }
   tp->snd_cc += n;
+  if (urgent && n == bytes.size()) {
+    // send(MSG_OOB): the last byte is urgent; SND.UP points after it (RFC
+    // 6093 §4). The buffer starts at SND.UNA in these states.
+    tp->snd_up = tp->snd_una + static_cast<uint32_t>(tp->snd_cc);
+    tp->snd_urgent = true;
+  }
   tcp_output(*this, *tp);
   netisr_run();
   return n;
 }
+
+namespace {
+
+// The user took `n` bytes from the front of the receive buffer: the urgent
+// byte among them has been handed over.
+void tcp_took(TcpCb& tp, size_t n) {
+  if (tp.rcv_urgent && (tp.rcv_up - 1u) - tcp_rcv_head(tp) < n) {
+    tp.rcv_urgent = false;
+  }
+  tp.rcv_buf.trim_front(n);
+  tp.rcv_cc -= n;
+  if (tp.rcv_cc == 0) {
+    tp.rcv_buf.reset();
+  }
+  tp.user_read = true;
+}
+
+}  // namespace
 
 Result<std::vector<std::byte>, Errno> Stack::so_recv_stream(SocketId id, size_t max) {
   tcp_gc(*this);
@@ -598,12 +625,7 @@ Result<std::vector<std::byte>, Errno> Stack::so_recv_stream(SocketId id, size_t 
     size_t n = std::min(max, tp->rcv_cc);
     std::vector<std::byte> out(n);
     (void)tp->rcv_buf.copy_out(0, out);
-    tp->rcv_buf.trim_front(n);
-    tp->rcv_cc -= n;
-    if (tp->rcv_cc == 0) {
-      tp->rcv_buf.reset();
-    }
-    tp->user_read = true;
+    tcp_took(*tp, n);
     tcp_rcvbuf_autotune(*this, *tp, n);
     tcp_output(*this, *tp);  // a window update if the window opened enough
     netisr_run();
@@ -639,12 +661,7 @@ size_t Stack::so_recv_stream_to(
   if (n == 0) {
     return 0;
   }
-  tp->rcv_buf.trim_front(n);
-  tp->rcv_cc -= n;
-  if (tp->rcv_cc == 0) {
-    tp->rcv_buf.reset();
-  }
-  tp->user_read = true;
+  tcp_took(*tp, n);
   tcp_rcvbuf_autotune(*this, *tp, n);
   tcp_output(*this, *tp);  // a window update if the window opened enough
   netisr_run();
@@ -668,6 +685,10 @@ Result<TcpSocketStatus, Errno> Stack::so_stream_status(SocketId id) {
   st.eof = tp->rcv_cc == 0 && (tp->fin_received || so->cant_recv);
   st.error = so->so_error;
   st.acceptable = tp->accept_q.size();
+  if (tp->rcv_urgent) {
+    st.urgent = true;
+    st.urgent_at = (tp->rcv_up - 1u) - tcp_rcv_head(*tp);
+  }
   return st;
 }
 

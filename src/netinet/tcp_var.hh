@@ -60,6 +60,7 @@ struct TcpStat {
   uint64_t sndacks = 0;   // pure ACKs
   uint64_t sndprobe = 0;  // zero-window probes
   uint64_t sndwinup = 0;  // window updates
+  uint64_t sndurg = 0;    // segments sent with an urgent pointer
   uint64_t sndctrl = 0;   // SYN, FIN, RST
   uint64_t sndrst = 0;    // RSTs sent (closed port, abort, bad segment)
   uint64_t delack = 0;    // ACKs delayed then sent by the timer
@@ -79,6 +80,7 @@ struct TcpStat {
   uint64_t rcvpackafterwin = 0;             // data beyond the window (trimmed or dropped)
   uint64_t rcvafterclose = 0;               // data after the user closed: RST
   uint64_t rcvwinprobe = 0;                 // zero-window probes received
+  uint64_t rcvurg = 0;                      // new urgent pointers received (RFC 6093)
   uint64_t rcvdupack = 0;                   // duplicate ACKs
   uint64_t rcvacktoomuch = 0;  // ACK for data not sent (RFC 9293 §3.10.7.4): ACK, drop
   uint64_t rcvackold = 0;      // ACK below SND.UNA - MAX.SND.WND (RFC 5961 §5): ACK, drop
@@ -179,6 +181,12 @@ class TcpCb {
   // Receive sequence variables.
   TcpSeq irs, rcv_nxt, rcv_adv, last_ack_sent;
   uint32_t rcv_wnd = 0;
+  // Urgent data (RFC 9293 §3.8.5). Each pointer is the sequence number of
+  // the byte after the urgent byte (RFC 6093 §4) and means something only
+  // while its flag is set: snd_urgent until the peer acknowledged SND.UP,
+  // rcv_urgent until the user was handed the byte before RCV.UP.
+  TcpSeq snd_up, rcv_up;
+  bool snd_urgent = false, rcv_urgent = false;
 
   // Options (RFC 7323, RFC 9293 §3.7.1).
   uint16_t t_maxseg = 536;  // send MSS: min(peer's MSS, route MTU - 40)
@@ -379,6 +387,10 @@ struct TcpSocketStatus {
   bool connected = false;  // ESTABLISHED or later
   int error = 0;           // pending SO_ERROR (not cleared by this query)
   size_t acceptable = 0;   // listeners: completed connections waiting
+  // The peer's urgent byte (RFC 6093): `urgent_at` bytes from the front of
+  // what is readable. When urgent_at >= readable it has not arrived yet.
+  bool urgent = false;
+  size_t urgent_at = 0;
 };
 
 // --- shared between the tcp_* files ------------------------------------------
@@ -395,6 +407,10 @@ void tcp_respond(Stack& stack, InAddr src, InAddr dst, uint16_t sport, uint16_t 
                  TcpSeq ack, TcpFlags flags) noexcept;
 // Our receive window right now, unscaled bytes.
 uint32_t tcp_rcv_space(const TcpCb& tp);
+// The sequence number of the first received byte the user has not taken.
+inline TcpSeq tcp_rcv_head(const TcpCb& tp) {
+  return tp.rcv_nxt - static_cast<uint32_t>(tp.rcv_cc) - (tp.fin_received ? 1u : 0u);
+}
 
 // tcp_sack.cc (RFC 2018, RFC 6675).
 // Receiver: [start, end) was queued out of order; its block goes first.

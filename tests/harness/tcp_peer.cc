@@ -17,6 +17,7 @@ std::vector<std::byte> build_ipv4_tcp(const TcpSpec& spec) {
   f.ack = TcpSeq{spec.ack};
   f.flags = spec.flags;
   f.window = spec.window;
+  f.urgent = spec.urgent;
   f.options = spec.opts;
   size_t tcp_len = f.size() + spec.payload.size();
   std::vector<std::byte> pkt(IpHeader::kMinSize + tcp_len);
@@ -58,6 +59,7 @@ std::optional<SentSeg> parse_tcp_frame(const std::vector<std::byte>& frame) {
   s.ack = th->ack();
   s.flags = th->flags();
   s.window = th->window();
+  s.urgent = th->urgent();
   s.opts = tcp_options_parse(th->options());
   s.payload.assign(seg.begin() + static_cast<long>(th->header_len()), seg.end());
   s.checksum_ok =
@@ -90,6 +92,7 @@ void TcpPeer::send_raw(uint32_t seq, uint32_t ack, TcpFlags flags,
   s.ack = ack;
   s.flags = flags;
   s.window = win.value_or(window);
+  s.urgent = urgent;
   s.opts = opts;
   s.payload = payload;
   sc_.inject(build_ether(Scenario::kLocalMac, Scenario::kPeerMac, 0x0800, build_ipv4_tcp(s)));

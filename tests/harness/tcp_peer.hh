@@ -19,6 +19,7 @@ struct TcpSpec {
   uint32_t seq = 0, ack = 0;
   TcpFlags flags = 0;
   uint16_t window = 65535;
+  uint16_t urgent = 0;
   TcpOptions opts;
   std::vector<std::byte> payload;
 };
@@ -32,6 +33,7 @@ struct SentSeg {
   TcpSeq seq, ack;
   TcpFlags flags = 0;
   uint16_t window = 0;
+  uint16_t urgent = 0;  // the urgent pointer field, as sent
   TcpOptions opts;
   std::vector<std::byte> payload;
   bool checksum_ok = false;
@@ -81,7 +83,8 @@ class TcpPeer {
   uint32_t snd_nxt = 100000;  // peer's next sequence number (its ISS + 1 once synced)
   uint32_t rcv_nxt = 0;       // next byte expected from the stack
   uint16_t window = 65535;
-  uint8_t wscale = 0;  // shift the peer applies to its window field (as sent)
+  uint16_t urgent = 0;  // the urgent pointer field of the peer's segments
+  uint8_t wscale = 0;   // shift the peer applies to its window field (as sent)
   bool use_ts = false;
   uint32_t ts_val = 1000;
   uint32_t ts_ecr = 0;  // last TSval seen from the stack

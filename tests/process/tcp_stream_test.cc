@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -603,6 +604,103 @@ TEST_F(ProcessTcpStream, LingeringCloseWaitsForTheAcknowledgement) {
   EXPECT_EQ(got.bytes, kBytes);
   EXPECT_EQ(got.first_bad, SIZE_MAX);
   EXPECT_EQ(got.error, 0);
+}
+
+// Urgent data (RFC 6093) as a kernel TCP socket gives it: send(MSG_OOB)
+// makes the last byte urgent; the reader gets POLLPRI and SIGURG, reads
+// stop at the mark (SIOCATMARK), recv(MSG_OOB) takes the byte out of band,
+// and with SO_OOBINLINE it stays in line at the mark.
+std::atomic<int> g_sigurg{0};
+
+// Reads exactly `n` bytes (bounded by the socket's SO_RCVTIMEO).
+std::string recv_exactly(int fd, size_t n) {
+  std::string got;
+  char buf[64];
+  for (int i = 0; i < 100 && got.size() < n; ++i) {
+    ssize_t k = iopkt_recv(fd, buf, std::min(sizeof buf, n - got.size()), 0);
+    if (k <= 0) {
+      break;
+    }
+    got.append(buf, static_cast<size_t>(k));
+  }
+  return got;
+}
+
+bool at_mark(int fd) {
+  int at = -1;
+  return ioctl(fd, SIOCATMARK, &at) == 0 && at == 1;
+}
+
+TEST_F(ProcessTcpStream, UrgentByteOutOfBandWithSigurg) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  auto [c, s] = connected_pair();
+  ASSERT_GE(s, 0);
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { g_sigurg.fetch_add(1); };
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old {};
+  ASSERT_EQ(sigaction(SIGURG, &sa, &old), 0);
+  g_sigurg = 0;
+  ASSERT_EQ(fcntl(s, F_SETOWN, getpid()), 0);
+  ASSERT_EQ(iopkt_send(c, "ab", 2, 0), 2);
+  ASSERT_EQ(iopkt_send(c, "X", 1, MSG_OOB), 1) << strerror(errno);
+  ASSERT_EQ(iopkt_send(c, "cd", 2, 0), 2);
+  pollfd p{s, POLLPRI, 0};
+  ASSERT_EQ(poll(&p, 1, 10000), 1) << "no POLLPRI for the urgent byte";
+  EXPECT_TRUE(p.revents & POLLPRI);
+  // A read stops before the mark; the urgent byte is not in line.
+  EXPECT_EQ(recv_exactly(s, 2), "ab");
+  EXPECT_TRUE(at_mark(s));
+  char oob = 0;
+  EXPECT_EQ(iopkt_recv(s, &oob, 1, MSG_OOB), 1) << strerror(errno);
+  EXPECT_EQ(oob, 'X');
+  EXPECT_EQ(recv_exactly(s, 2), "cd");
+  EXPECT_FALSE(at_mark(s));
+  // No urgent byte waiting: EINVAL, as Linux TCP.
+  EXPECT_EQ(iopkt_recv(s, &oob, 1, MSG_OOB | MSG_DONTWAIT), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_GE(g_sigurg.load(), 1) << "SIGURG to the socket's owner";
+  sigaction(SIGURG, &old, nullptr);
+  // The stack counted one urgent pointer each way of the loopback.
+  EXPECT_NE(sysctl_get(path("a"), "net.inet.tcp.stats.sndurg"), "0");
+  EXPECT_EQ(sysctl_get(path("a"), "net.inet.tcp.stats.rcvurg"), "1");
+}
+
+TEST_F(ProcessTcpStream, UrgentByteInlineAtTheMark) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  auto [c, s] = connected_pair();
+  ASSERT_GE(s, 0);
+  int one = 1;
+  ASSERT_EQ(iopkt_setsockopt(c, SOL_SOCKET, SO_OOBINLINE, &one, sizeof one), 0)
+      << iopkt_last_error();
+  int v = 0;
+  socklen_t len = sizeof v;
+  ASSERT_EQ(iopkt_getsockopt(c, SOL_SOCKET, SO_OOBINLINE, &v, &len), 0);
+  EXPECT_EQ(v, 1);
+  // The other way round this time: the accepted side sends.
+  ASSERT_EQ(iopkt_send(s, "12", 2, 0), 2);
+  ASSERT_EQ(iopkt_send(s, "3", 1, MSG_OOB), 1);
+  ASSERT_EQ(iopkt_send(s, "45", 2, 0), 2);
+  pollfd p{c, POLLPRI, 0};
+  ASSERT_EQ(poll(&p, 1, 10000), 1) << "no POLLPRI for the urgent byte";
+  EXPECT_EQ(recv_exactly(c, 2), "12");
+  EXPECT_TRUE(at_mark(c));
+  EXPECT_EQ(recv_exactly(c, 3), "345");
+  EXPECT_FALSE(at_mark(c));
+  char oob = 0;
+  EXPECT_EQ(iopkt_recv(c, &oob, 1, MSG_OOB | MSG_DONTWAIT), -1) << "in line, not out of band";
+  EXPECT_EQ(errno, EINVAL);
+}
+
+// MSG_OOB is for streams: a UDP socket refuses it, as Linux UDP does.
+TEST_F(ProcessTcpStream, MsgOobOnUdpIsEopnotsupp) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  int u = iopkt_socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(u, 0) << iopkt_last_error();
+  fds_.push_back(u);
+  sockaddr_in to = inet4("127.0.0.1", 9);
+  EXPECT_EQ(iopkt_sendto(u, "x", 1, MSG_OOB, as_sa(to), sizeof to), -1);
+  EXPECT_EQ(errno, EOPNOTSUPP);
 }
 
 TEST_F(ProcessTcpStream, SomaxconnAndNoRstValidationOptionsReachTheStack) {

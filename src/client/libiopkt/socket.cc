@@ -121,7 +121,11 @@ int name_request(int fd, uint16_t type, sockaddr* addr, socklen_t* len) {
 // SO_RCVTIMEO / SO_SNDTIMEO bound the client's own waits on the channel:
 // the kernel implements them on the channel descriptor.
 bool is_local_option(int level, int name) {
-  return level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO);
+  // SO_OOBINLINE: a stream's urgent byte reaches the client as the
+  // channel's out-of-band byte (manager/stream_channel.cc), so in line or
+  // not is the channel's own option.
+  return level == SOL_SOCKET &&
+         (name == SO_RCVTIMEO || name == SO_SNDTIMEO || name == SO_OOBINLINE);
 }
 
 // --- ancillary data -------------------------------------------------------
