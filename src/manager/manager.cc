@@ -797,6 +797,10 @@ void Manager::rx_queue_ready(int thread, uint64_t queue_id) {
     }
     {
       std::lock_guard<std::mutex> g(mu_);
+      // The core's clock is what advance() last gave it: bring it to now
+      // first, so that what the input does is timed right (TCP's RTT
+      // samples, RACK's send and delivery times, timestamps).
+      stack_->advance(now());
       Ifnet* ifp = stack_->if_by_index(rq->ifindex);
       if (ifp != nullptr) {
         if (batch.size() < static_cast<size_t>(got)) {
@@ -1306,6 +1310,7 @@ void Manager::session_readable(Session& s) {
       std::memcpy(&hdr, buf.data(), sizeof hdr);
       std::span<const std::byte> body(buf.data() + sizeof hdr, static_cast<size_t>(n) - sizeof hdr);
       std::lock_guard<std::mutex> g(mu_);
+      stack_->advance(now());  // the clock current for what the request does
       reply = handle_request(*this, s, hdr, body, fds.empty() ? -1 : fds.front());
       flush_locked();
     }
@@ -1416,6 +1421,7 @@ void Manager::run(int signal_fd) {
           if (it == channels_.end()) {
             break;
           }
+          stack_->advance(now());  // the clock current for the data it sends
           Channel& ch = *it->second;
           if (ch.stream) {
             stream_service_locked(ch, evs[i].events);

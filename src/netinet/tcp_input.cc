@@ -372,11 +372,52 @@ Disposition tcp_input_syn_sent(Stack& stack, TcpCb& tp, TcpSegment& seg) {
   return Disposition::kAccept;
 }
 
+// The part of [start, end) the out-of-order queue holds already: all of it
+// when the queue covers it, else the first overlap; none: nullopt.
+std::optional<std::pair<TcpSeq, TcpSeq>> tcp_reass_dup(const TcpCb& tp, TcpSeq start, TcpSeq end) {
+  TcpSeq covered = start;  // [start, covered) is queued
+  std::optional<std::pair<TcpSeq, TcpSeq>> first;
+  for (const auto& [s, m] : tp.reass) {
+    const TcpSeq e = s + static_cast<uint32_t>(m.len());
+    if (s >= end) {
+      break;
+    }
+    if (e <= start) {
+      continue;
+    }
+    if (!first) {
+      first = std::pair{seq_max(s, start), seq_min(e, end)};
+    }
+    if (s <= covered) {
+      covered = seq_max(covered, e);
+    }
+  }
+  if (covered >= end) {
+    return std::pair{start, end};
+  }
+  return first;
+}
+
 // Queue in-order data for the user, or out-of-order data for later.
 void tcp_reass(Stack& stack, TcpCb& tp, TcpSegment& seg) {
   TcpState& t = stack.tcp;
   if (seg.seq != tp.rcv_nxt || !tp.reass.empty()) {
     if (seg.seq != tp.rcv_nxt) {
+      // Queued already, in whole or in part (a duplicate from the network
+      // or a needless retransmission): RFC 2883 §4 reports it by D-SACK;
+      // a whole duplicate is not queued twice.
+      if (auto dup = tcp_reass_dup(tp, seg.seq, seg.seq + seg.len)) {
+        tcp_sack_rcv_dup(tp, dup->first, dup->second);
+        if (dup->first == seg.seq && dup->second == seg.seq + seg.len) {
+          ++t.stat.rcvduppack;
+          t.stat.rcvdupbyte += seg.len;
+          if (tp.sack_ok) {
+            tcp_sack_rcv_update(tp, seg.seq, seg.seq + seg.len);  // §4.1.2: its block next
+          }
+          tp.ack_now = true;
+          return;
+        }
+      }
       if (tp.reass.size() >= static_cast<size_t>(t.reass_max)) {
         ++t.stat.rcvreassfull;  // SegmentSmack class: the queue is bounded
         tp.ack_now = true;
@@ -409,7 +450,9 @@ void tcp_reass(Stack& stack, TcpCb& tp, TcpSegment& seg) {
   ++t.stat.rcvpack;
   t.stat.rcvbyte += seg.len;
   deliver(std::move(seg.data), seg.len);
-  bool filled_hole = false;
+  // RFC 5681 §4.2: a segment that fills all or part of a gap is ACKed at
+  // once, so the sender learns of it without the delayed-ACK wait.
+  bool filled_hole = !tp.reass.empty();
   // Pull what now joins on from the out-of-order queue (overlaps trimmed).
   while (!tp.reass.empty() && tp.reass.front().first <= tp.rcv_nxt) {
     auto [s, m] = std::move(tp.reass.front());
@@ -449,6 +492,8 @@ void tcp_trim(Stack& stack, TcpCb& tp, TcpSegment& seg, uint32_t rwnd) {
       seg.seq += 1;
       --dup;
     }
+    // RFC 2883 §4: the part that arrived twice, reported by D-SACK.
+    tcp_sack_rcv_dup(tp, seg.seq, seg.seq + std::min(dup, seg.len));
     if (dup >= seg.len) {
       if (seg.len > 0) {
         ++t.stat.rcvduppack;
@@ -591,6 +636,9 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
       tp.ts_recent = 0;
     } else {
       ++t.stat.pawsdrop;
+      if (seg.len > 0 && seg.seq + seg.len <= tp.rcv_nxt && !seg.has(kTcpSyn)) {
+        tcp_sack_rcv_dup(tp, seg.seq, seg.seq + seg.len);  // old data again: D-SACK (RFC 2883)
+      }
       return Disposition::kDropAfterAck;
     }
   }
@@ -661,6 +709,9 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
     } else if (seg.seq + seg.len <= tp.rcv_nxt) {
       ++t.stat.rcvduppack;
       t.stat.rcvdupbyte += seg.len;
+      if (!seg.has(kTcpSyn)) {
+        tcp_sack_rcv_dup(tp, seg.seq, seg.seq + seg.len);  // RFC 2883 §4: D-SACK
+      }
     } else {
       ++t.stat.rcvoutwin;
     }
@@ -829,8 +880,11 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
         }
         tcp_set_rexmt(stack, tp);
       } else {
-        // Recovery ends: the window is what the reduction left, no burst.
-        tp.cwnd = std::min(tp.ssthresh, tp.flight() + seg_sz);
+        // Recovery ends. RFC 6675 never inflated cwnd: it is what the
+        // reduction left (ssthresh, RFC 6675 §5 (4.2)) or what an undo
+        // restored, and stays so (as Linux's tcp_end_cwnd_reduction).
+        // Deflating to FlightSize + SMSS would leave one segment after an
+        // ACK of everything, and a delayed ACK to wait for.
         tp.in_recovery = false;
         tp.high_rxt = tp.snd_una;
       }

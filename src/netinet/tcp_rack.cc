@@ -209,9 +209,10 @@ void note_prior(TcpCb& tp) {
   }
 }
 
-// A retransmission of [seq, end): the first of a recovery opens its undo
-// episode with the window noted before the reduction.
-void note_rexmit(TcpCb& tp, TcpSeq seq, TcpSeq end) {
+// A retransmission of [seq, end) with timestamp `tsval`: the first of a
+// recovery opens its undo episode with the window noted before the
+// reduction.
+void note_rexmit(TcpCb& tp, TcpSeq seq, TcpSeq end, uint32_t tsval) {
   TcpRack& r = tp.rack;
   if (!tp.in_recovery) {
     return;
@@ -232,19 +233,14 @@ void note_rexmit(TcpCb& tp, TcpSeq seq, TcpSeq end) {
     r.undo_active = false;  // too many to account for: no undo this time
     return;
   }
-  r.undo_ranges.emplace_back(seq, end);
+  r.undo_ranges.push_back(TcpRack::UndoRange{seq, end, tsval});
 }
 
-// RFC 3708 §3: a D-SACK [left, right) reports a retransmitted range as
-// received twice; when every retransmission of the episode was, the
-// recovery was spurious and the window comes back (RFC 4015 §3).
-void undo_on_dsack(Stack& stack, TcpCb& tp, TcpSeq left, TcpSeq right) {
+// When every retransmission of the episode proved needless, the recovery
+// was spurious and the window comes back (RFC 4015 §3).
+void undo_if_all_needless(Stack& stack, TcpCb& tp) {
   TcpRack& r = tp.rack;
-  if (!r.undo_active) {
-    return;
-  }
-  std::erase_if(r.undo_ranges, [&](const auto& g) { return left <= g.first && g.second <= right; });
-  if (!r.undo_ranges.empty()) {
+  if (!r.undo_active || !r.undo_ranges.empty()) {
     return;
   }
   r.undo_active = false;
@@ -254,6 +250,46 @@ void undo_on_dsack(Stack& stack, TcpCb& tp, TcpSeq left, TcpSeq right) {
     tp.cubic = r.undo_cubic;
     ++stack.tcp.stat.rack_undo;
   }
+}
+
+// RFC 3708 §3: a D-SACK [left, right) reports a retransmitted range as
+// received twice.
+void undo_on_dsack(Stack& stack, TcpCb& tp, TcpSeq left, TcpSeq right) {
+  TcpRack& r = tp.rack;
+  if (!r.undo_active) {
+    return;
+  }
+  std::erase_if(r.undo_ranges, [&](const auto& g) { return left <= g.start && g.end <= right; });
+  undo_if_all_needless(stack, tp);
+}
+
+// RFC 3522 §2 (Eifel detection), per retransmission: the cumulative ACK
+// `ack` covers retransmitted ranges; the receiver echoes the timestamp of
+// the segment that filled the hole (RFC 7323 §4.3), so an echo older than
+// the retransmission says the original filled it and the retransmission
+// was needless. An echo as new proves a loss: the episode stays.
+void undo_on_ack(Stack& stack, TcpCb& tp, TcpSeq ack, const TcpOptions& opts) {
+  TcpRack& r = tp.rack;
+  if (!r.undo_active || !tp.ts_ok || !opts.timestamp || opts.timestamp->ecr == 0 ||
+      ack <= tp.snd_una) {
+    return;
+  }
+  const uint32_t ecr = opts.timestamp->ecr;
+  bool needless = false;
+  for (const auto& g : r.undo_ranges) {
+    if (g.end <= ack && !ts_lt(ecr, g.tsval)) {
+      r.undo_active = false;  // this one repaired a loss
+      r.undo_ranges.clear();
+      return;
+    }
+    needless = needless || g.end <= ack;
+  }
+  if (!needless) {
+    return;
+  }
+  std::erase_if(r.undo_ranges, [&](const auto& g) { return g.end <= ack; });
+  r.reordering_seen = true;  // the original arrived after a later segment
+  undo_if_all_needless(stack, tp);
 }
 
 void ensure_handler(Stack& stack, TcpCb& tp) {
@@ -460,7 +496,7 @@ void tcp_rack_sent(Stack& stack, TcpCb& tp, TcpSeq seq, uint32_t len, uint8_t fl
     r.segs.push_back(Seg{seq, end, now, r.next_order++});
   } else {
     // A retransmission: the records it covers left again now.
-    note_rexmit(tp, seq, end);
+    note_rexmit(tp, seq, end, tcp_now_ts(stack, tp));
     const TcpSeq top = r.segs.back().end;
     split_at(r, seq);
     split_at(r, seq_min(end, top));
@@ -519,6 +555,8 @@ void tcp_rack_update(Stack& stack, TcpCb& tp, TcpSeq ack, const TcpOptions& opts
       r.reo_wnd_persist = kReoWndPersist;
     }
   }
+  undo_on_ack(stack, tp, ack, opts);
+  r.ack_sacked = false;
   if (r.segs.empty()) {
     return;
   }
@@ -560,6 +598,7 @@ void tcp_rack_update(Stack& stack, TcpCb& tp, TcpSeq ack, const TcpOptions& opts
     if (sb[j].left <= s.start && s.end <= sb[j].right) {
       s.sacked = true;
       ++r.nsacked;
+      r.ack_sacked = true;
       set_lost(r, s, false);
       delivered(r, s, now, prev_fack);
     }
@@ -584,14 +623,17 @@ void tcp_rack_ack_done(Stack& stack, TcpCb& tp, bool advanced) {
     } else if (tp.snd_una >= r.tlp_end) {
       // RFC 8985 §7.4.2: everything up to the probe is acknowledged. A
       // probe of new data, or a D-SACK (the original came too): no loss.
-      // Otherwise the probe repaired a loss of the tail, a congestion
-      // signal answered as fast recovery would; known once an ACK goes
-      // beyond the probe, or a duplicate ACK of its end follows, without a
-      // D-SACK (the D-SACK of the probe may come one ACK after the ACK of
-      // the original).
+      // An ACK beyond the probe without that D-SACK: the probe repaired a
+      // loss of the tail, a congestion signal answered as fast recovery
+      // would. A duplicate ACK of its end that SACKs nothing new: both
+      // arrived, from a receiver that does not D-SACK, no loss (as Linux's
+      // TLP dupack). Otherwise wait: the D-SACK of the probe may come one
+      // ACK after the ACK of the original.
       if (!r.tlp_rexmit || r.tlp_dsack) {
         r.tlp_active = false;
-      } else if (tp.snd_una > r.tlp_end || !advanced) {
+      } else if (!advanced && !r.ack_sacked && tp.snd_una == r.tlp_end) {
+        r.tlp_active = false;
+      } else if (tp.snd_una > r.tlp_end) {
         ++stack.tcp.stat.tlp_recoveries;
         tp.cc->on_loss(stack.now(), tp);
         tp.cwnd = tp.ssthresh;

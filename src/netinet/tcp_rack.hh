@@ -13,9 +13,10 @@
 // RFC 6675 stays the engine of recovery (§9.3): RACK's marks answer
 // IsLost(), its per-segment state gives Pipe, and NextSeg retransmits the
 // segments RACK marked lost first (tcp_sack.cc calls the hooks below).
-// D-SACKs (RFC 2883) widen the reordering window (RFC 8985 §6.2 step 4)
-// and undo a recovery whose retransmissions all arrived twice (RFC 3708
-// detection, RFC 4015 response).
+// D-SACKs (RFC 2883) widen the reordering window (RFC 8985 §6.2 step 4);
+// a recovery is undone when each of its retransmissions proved needless,
+// by a D-SACK (RFC 3708) or by the timestamp echoed when the cumulative
+// ACK covered it (Eifel, RFC 3522): the response of RFC 4015.
 #pragma once
 
 #include <cstdint>
@@ -82,20 +83,27 @@ struct TcpRack {
   // TLP episode (RFC 8985 §7.4): TLP.end_seq and what the probe was.
   bool tlp_active = false;
   bool tlp_rexmit = false;
-  bool tlp_dsack = false;  // a D-SACK arrived during the episode
-  bool probing = false;    // the probe is being sent: no PTO for it
+  bool tlp_dsack = false;   // a D-SACK arrived during the episode
+  bool ack_sacked = false;  // the ACK being processed SACKed new data
+  bool probing = false;     // the probe is being sent: no PTO for it
   TcpSeq tlp_end;
-  // Undoing a spurious recovery: RFC 3708 §3 finds it by D-SACKs (every
-  // retransmission of the episode arrived twice), RFC 4015 §3 answers by
-  // restoring the window of before the reduction. The window as each ACK
-  // found it, the one the episode's reduction started from, and the
-  // retransmitted ranges not yet D-SACKed (bounded: past it, no undo).
+  // Undoing a spurious recovery: every retransmission of the episode
+  // proved needless, by a D-SACK (RFC 3708 §3) or because the ACK that
+  // covered it echoes a timestamp older than the retransmission (RFC 3522
+  // §2); RFC 4015 §3 answers by restoring the window of before the
+  // reduction. The window as each ACK found it, the one the episode's
+  // reduction started from, and the retransmissions not yet proved
+  // needless, each with its TSval (bounded: past it, no undo).
+  struct UndoRange {
+    TcpSeq start, end;
+    uint32_t tsval = 0;
+  };
   uint32_t prior_cwnd = 0, prior_ssthresh = 0;
   TcpCubicState prior_cubic;
   bool undo_active = false;
   uint32_t undo_cwnd = 0, undo_ssthresh = 0;
   TcpCubicState undo_cubic;
-  std::vector<std::pair<TcpSeq, TcpSeq>> undo_ranges;
+  std::vector<UndoRange> undo_ranges;
 };
 
 // tcp_output.cc (tcp_emit): a segment left, `len` its sequence space.

@@ -2,7 +2,9 @@
 // SACK-based loss recovery of RFC 6675.
 //
 // Receiver: the blocks an ACK reports are kept in TcpCb::rcv_sack, the
-// block holding the segment that triggered the ACK first (RFC 2018 §4).
+// block holding the segment that triggered the ACK first (RFC 2018 §4);
+// data that arrived twice is reported once in a D-SACK block in front of
+// them (RFC 2883).
 // Sender: TcpCb::scoreboard holds the SACKed ranges above SND.UNA, sorted
 // and disjoint, bounded in number. Every block is checked against SND.UNA
 // and SND.MAX before it is believed (ROBUSTNESS.md §2 "SACK queue sanity":
@@ -122,8 +124,25 @@ void tcp_sack_rcv_trim(TcpCb& tp) {
   tp.rcv_sack_count = n;
 }
 
-void tcp_sack_fill(Stack& stack, const TcpCb& tp, uint32_t data_len, TcpOptions& opts) {
-  if (!tp.sack_ok || tp.rcv_sack_count == 0) {
+void tcp_sack_rcv_dup(TcpCb& tp, TcpSeq start, TcpSeq end) {
+  if (!tp.sack_ok || end <= start) {
+    return;
+  }
+  // RFC 2883 §4: the duplicate of the latest segment is reported; one
+  // still pending and touching it grows into it (a burst of duplicates,
+  // as Linux's tcp_dsack_extend), else the newer one replaces it.
+  Block d{start, end};
+  if (tp.rcv_dsack && tp.rcv_dsack->left <= end && start <= tp.rcv_dsack->right) {
+    d = {seq_min(start, tp.rcv_dsack->left), seq_max(end, tp.rcv_dsack->right)};
+  }
+  tp.rcv_dsack = d;
+  // The sender learns at once that its retransmission was not needed
+  // (RFC 2883 §4: the D-SACK goes in the ACK sent for this segment).
+  tp.ack_now = true;
+}
+
+void tcp_sack_fill(Stack& stack, TcpCb& tp, uint32_t data_len, TcpOptions& opts) {
+  if (!tp.sack_ok || (tp.rcv_sack_count == 0 && !tp.rcv_dsack)) {
     return;
   }
   // 40 option bytes: NOP NOP kind len + 8 per block after the 12 of the
@@ -137,9 +156,17 @@ void tcp_sack_fill(Stack& stack, const TcpCb& tp, uint32_t data_len, TcpOptions&
   if (room < 12) {
     return;
   }
-  size_t k = std::min<size_t>({(room - 4) / 8, tp.rcv_sack_count, kTcpMaxSackBlocks});
-  for (size_t i = 0; i < k; ++i) {
-    opts.sack[i] = tp.rcv_sack[i];
+  const size_t fit = std::min<size_t>((room - 4) / 8, kTcpMaxSackBlocks);
+  size_t k = 0;
+  if (tp.rcv_dsack) {
+    // RFC 2883 §4: the D-SACK first, then the ordinary blocks (the first
+    // of which holds it when the duplicate was above RCV.NXT, §4.1.2);
+    // reported once.
+    opts.sack[k++] = *tp.rcv_dsack;
+    tp.rcv_dsack.reset();
+  }
+  for (size_t i = 0; i < tp.rcv_sack_count && k < fit; ++i) {
+    opts.sack[k++] = tp.rcv_sack[i];
   }
   opts.sack_count = static_cast<uint8_t>(k);
   stack.tcp.stat.sack_send_blocks += k;

@@ -221,6 +221,9 @@ class TcpCb {
   // of the highest retransmission of the current recovery.
   std::array<TcpOptions::SackBlock, kTcpMaxSackBlocks> rcv_sack{};
   uint8_t rcv_sack_count = 0;
+  // RFC 2883: data that arrived twice, reported once as the first block of
+  // the next ACK with room for it (tcp_sack_rcv_dup, tcp_sack_fill).
+  std::optional<TcpOptions::SackBlock> rcv_dsack;
   std::vector<TcpOptions::SackBlock> scoreboard;
   TcpSeq high_rxt;
 
@@ -417,9 +420,13 @@ inline TcpSeq tcp_rcv_head(const TcpCb& tp) {
 void tcp_sack_rcv_update(TcpCb& tp, TcpSeq start, TcpSeq end);
 // Receiver: RCV.NXT advanced; blocks at or below it are dropped.
 void tcp_sack_rcv_trim(TcpCb& tp);
+// Receiver: [start, end) arrived again (below RCV.NXT or already queued):
+// a D-SACK for the next ACK, sent at once (RFC 2883 §4).
+void tcp_sack_rcv_dup(TcpCb& tp, TcpSeq start, TcpSeq end);
 // Receiver: the blocks for an ACK carrying `data_len` bytes, as many as the
-// option space leaves (3 with timestamps, 4 without; fewer on full segments).
-void tcp_sack_fill(Stack& stack, const TcpCb& tp, uint32_t data_len, TcpOptions& opts);
+// option space leaves (3 with timestamps, 4 without; fewer on full segments);
+// a pending D-SACK goes first, and only once.
+void tcp_sack_fill(Stack& stack, TcpCb& tp, uint32_t data_len, TcpOptions& opts);
 // Sender: take the validated blocks of an acceptable ACK into the
 // scoreboard; returns the bytes newly SACKed.
 uint32_t tcp_sack_input(Stack& stack, TcpCb& tp, const TcpOptions& opts);

@@ -8,6 +8,10 @@
 # Sizes and limits, overridable from the environment for quicker runs:
 #   TCP_BYTES      bytes per bulk transfer (default 100 MiB)
 #   TCP_TIMEOUT_S  bound of each transfer (default 600 s)
+#   TCP_LINUX_CC   congestion control of the Linux sockets (socat sets
+#                  TCP_CONGESTION; default: the kernel's, often bbr, which
+#                  ignores random loss: cubic compares like with like,
+#                  CUBIC being io-pkt's default)
 
 tcp_bytes=${TCP_BYTES:-104857600}
 tcp_timeout=${TCP_TIMEOUT_S:-600}
@@ -15,6 +19,9 @@ tcp_seed=11
 tcp_src="$it_work/src.bin"
 tcp_src_sha=""
 tcp_size="$((tcp_bytes / 1048576)) MB" # for the messages
+# socat's option for TCP_LINUX_CC (IPPROTO_TCP 6, TCP_CONGESTION 13).
+tcp_socat_opts=${TCP_LINUX_CC:+,setsockopt-string=6:13:$TCP_LINUX_CC}
+echo "     linux congestion control: ${TCP_LINUX_CC:-$(cat /proc/sys/net/ipv4/tcp_congestion_control)}"
 
 for tool in iopkt_tcp impair_relay; do
   if ! command -v "$tool" >/dev/null; then
@@ -124,6 +131,15 @@ tcp_stack_stats() {
   echo "     | io-pkt tcp stats: ${line:-none}"
 }
 
+# tcp_linux_stats NS: the namespace's kernel TCP counters about loss
+# recovery on one line (absolute, nstat's history left alone).
+tcp_linux_stats() {
+  local line
+  line=$(ip netns exec "$1" nstat -as 2>/dev/null |
+    awk 'tolower($1) ~ /retrans|reorder|dsack|undo|lost|timeout|sackrecovery|probe|spurious|ofo|paws|insegs|outsegs|prune|drop/ && $2 != 0 {printf "%s=%s ", $1, $2}') || true
+  echo "     | linux tcp stats: ${line:-none}"
+}
+
 # tcp_reap PID CLIENT_RC: waits for a transfer's server; when the client
 # failed, the server will never finish, so it is stopped first. Returns the
 # server's status.
@@ -141,14 +157,14 @@ tcp_linux_to_linux() {
   local out="$it_work/k2k.$port" rc=0 got size
   rm -f "$out"
   it_bg ip netns exec "$dst_ns" timeout "$tcp_timeout" \
-    socat -u "TCP4-LISTEN:$port,reuseaddr" "CREATE:$out" 2>"$out.srv.err"
+    socat -u "TCP4-LISTEN:$port,reuseaddr$tcp_socat_opts" "CREATE:$out" 2>"$out.srv.err"
   local spid=$!
   if ! tcp_wait_listen "$dst_ns" "$port"; then
     fail "$what: socat did not listen"
     return 0
   fi
   local t0=$EPOCHREALTIME
-  timeout "$tcp_timeout" ip netns exec "$src_ns" socat -u "FILE:$tcp_src" "TCP4:$addr:$port" \
+  timeout "$tcp_timeout" ip netns exec "$src_ns" socat -u "FILE:$tcp_src" "TCP4:$addr:$port$tcp_socat_opts" \
     2>"$out.cli.err" || rc=$?
   tcp_reap "$spid" "$rc" || rc=$((rc == 0 ? $? : rc))
   got=$(sha256sum "$out" 2>/dev/null | cut -d' ' -f1) || true
@@ -181,7 +197,7 @@ tcp_linux_to_iopkt() {
     return 0
   fi
   local t0=$EPOCHREALTIME
-  timeout "$tcp_timeout" ip netns exec "$lx" socat -u "FILE:$tcp_src" "TCP4:$addr:$port" \
+  timeout "$tcp_timeout" ip netns exec "$lx" socat -u "FILE:$tcp_src" "TCP4:$addr:$port$tcp_socat_opts" \
     2>"$out.cli.err" || rc=$?
   tcp_reap "$spid" "$rc" || rc=$((rc == 0 ? $? : rc))
   if [[ $rc == 0 ]] && grep -q "^bytes=$tcp_bytes sha256=$tcp_src_sha " "$out"; then
@@ -201,7 +217,7 @@ tcp_iopkt_to_linux() {
   local out="$it_work/i2l.$port" rc=0 got size
   rm -f "$out"
   it_bg ip netns exec "$lx" timeout "$tcp_timeout" \
-    socat -u "TCP4-LISTEN:$port,reuseaddr" "CREATE:$out" 2>"$out.srv.err"
+    socat -u "TCP4-LISTEN:$port,reuseaddr$tcp_socat_opts" "CREATE:$out" 2>"$out.srv.err"
   local spid=$!
   if ! tcp_wait_listen "$lx" "$port"; then
     fail "$what: socat did not listen"

@@ -13,6 +13,9 @@
 #   3. io-pkt behind the relay (Linux — relay — io-pkt) with the impairments
 #      of 1: 100 MB each way.
 # Each transfer is bounded by timeout (TCP_TIMEOUT_S) and its time printed.
+# TCP_SECTIONS (default "1 2 3") picks the sections to run, e.g. "1 3" to
+# compare io-pkt behind the relay with Linux through the same relay;
+# TCP_BYTES (tcp_common.bash) makes the transfers shorter.
 #
 # Offloads: wherever frames are impaired (relay, nftables), every veth has
 # checksum offload, TSO/GSO and GRO off (ethtool -K), so each frame is at
@@ -28,15 +31,22 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/tcp_common.bash"
 tcp_need socat curl nft ethtool ss nstat
 
+sections=" ${TCP_SECTIONS:-1 2 3} "
+# tcp_section N: section N was asked for.
+tcp_section() { [[ $sections == *" $1 "* ]]; }
+
 impair=(--seed 7 --loss 2 --dup 1 --corrupt 0.5 --delay-ms 5 --jitter-ms 4)
 tcp_make_source
 
 # --- 1. the relay, Linux at both ends ----------------------------------------
+if tcp_section 1; then
 tcp_relay_path ka kb k2k
 ip -n "$ka" addr add 203.0.113.1/24 dev k2k-l
 ip -n "$kb" addr add 203.0.113.2/24 dev k2k-r
 if tcp_relay_start k2k "${impair[@]}"; then
   tcp_linux_to_linux "relay: $tcp_size Linux -> Linux" "$ka" "$kb" 203.0.113.2 5001
+  tcp_linux_stats "$ka"
+  tcp_linux_stats "$kb"
   tcp_relay_stop k2k
   tcp_relay_check_counters k2k
   # Each corrupted data frame must have failed the receiver's checksum (the
@@ -49,8 +59,10 @@ if tcp_relay_start k2k "${impair[@]}"; then
     fail "relay: TcpInCsumErrors=${csum_err:-?} for $corrupted frames corrupted"
   fi
 fi
+fi
 
 # --- 2. io-pkt on a veth, Linux the peer -------------------------------------
+if tcp_section 2; then
 it_ns lx lx
 it_ns st st
 it_veth "$lx" veth-lx "$st" veth-st
@@ -106,6 +118,7 @@ table netdev impair {
 NFT
   tcp_linux_to_iopkt "packet+nft: $tcp_size Linux -> io-pkt (2% loss, 1% dup)" "$lx" "$pkt" 192.0.2.2 5004
   tcp_iopkt_to_linux "packet+nft: $tcp_size io-pkt -> Linux (2% loss, 1% dup)" "$lx" "$pkt" 192.0.2.1 5005
+  tcp_stack_stats "$pkt"
   ip netns exec "$lx" nft list table netdev impair >"$it_work/nft.out"
   sed 's/^/     nft: /' "$it_work/nft.out"
   # Each of the three rules acted.
@@ -118,8 +131,10 @@ NFT
 else
   fail "packet+nft: nft refused the netdev ingress/egress rules"
 fi
+fi
 
 # --- 3. io-pkt behind the relay ----------------------------------------------
+if tcp_section 3; then
 tcp_relay_path ra rb rly
 ip -n "$ra" addr add 198.51.100.1/24 dev rly-l
 it_iopkt "$rb" "$it_work/rly" 2 -d packet if=rly-r
@@ -127,7 +142,12 @@ rly=$it_work/rly
 SOCK=$rly ifconfig en0 198.51.100.2/24
 check "relay: io-pkt's interface is up" env "SOCK=$rly" if_up -r 20 -s 1 en0
 if tcp_relay_start rly "${impair[@]}"; then
+  # After each direction: io-pkt's counters (cumulative) and the Linux
+  # end's, which tell how each side recovered and whether the other's ACKs
+  # misled it.
   tcp_linux_to_iopkt "relay: $tcp_size Linux -> io-pkt" "$ra" "$rly" 198.51.100.2 5006
+  tcp_stack_stats "$rly"
+  tcp_linux_stats "$ra"
   tcp_iopkt_to_linux "relay: $tcp_size io-pkt -> Linux" "$ra" "$rly" 198.51.100.1 5007
   tcp_relay_stop rly
   tcp_relay_check_counters rly
@@ -141,6 +161,7 @@ if tcp_relay_start rly "${impair[@]}"; then
     fail "relay: io-pkt's rcvbadsum=${badsum:-?} for $corrupted frames corrupted"
   fi
   tcp_stack_stats "$rly"
+fi
 fi
 
 it_finish

@@ -33,19 +33,28 @@ struct Receiver {
   uint32_t last = 0;
   std::vector<std::byte> data;
   // RFC 2883: a segment wholly below the cumulative ACK is reported once,
-  // as the first block (a D-SACK).
+  // as the first block (a D-SACK), unless `dsack_on` is off.
+  bool dsack_on = true;
   std::optional<std::pair<uint32_t, uint32_t>> dsack;
+  // RFC 7323 §4.3: TS.Recent follows the segments at or below the last ACK
+  // sent (`cum` as last ACKed), echoed on each ACK.
+  uint32_t ts_recent = 0;
 
   void take(const SentSeg& g) {
     const uint32_t off = g.seq.v - base;
     const uint32_t end = off + static_cast<uint32_t>(g.payload.size());
+    if (g.opts.timestamp && off <= cum && !ts_lt(g.opts.timestamp->val, ts_recent)) {
+      ts_recent = g.opts.timestamp->val;
+    }
     if (data.size() < end) {
       data.resize(end);
     }
     std::copy(g.payload.begin(), g.payload.end(), data.begin() + off);
     last = off;
     if (end <= cum) {
-      dsack = {off, end};
+      if (dsack_on) {
+        dsack = {off, end};
+      }
       return;
     }
     islands[off] = std::max(islands[off], end);
@@ -92,20 +101,25 @@ class TcpRackTest : public ::testing::Test {
   SocketId so = 0;
 
   // A passive open whose handshake takes one RTT (so SRTT starts at the
-  // path's 20 ms), MSS 1000, TCP_NODELAY.
-  void open(bool sack) {
+  // path's 20 ms), MSS 1000, TCP_NODELAY; timestamps when `ts` (segments
+  // of 988 bytes then).
+  void open(bool sack, bool ts = false) {
     SocketId l = s.so_create(AF_INET, SOCK_STREAM, 0).value();
     ASSERT_TRUE(s.so_bind(l, SockAddr::inet(InAddr::any(), 80)).ok());
     ASSERT_TRUE(s.so_listen(l, 8).ok());
     TcpOptions syn;
     syn.mss = 1000;
     syn.sack_permitted = sack;
+    if (ts) {
+      syn.timestamp = TcpOptions::Timestamp{peer.ts_val++, 0};
+    }
     peer.dport = 80;
     peer.send_raw(peer.snd_nxt, 0, kTcpSyn, {}, syn);
     peer.snd_nxt += 1;
     SentSeg sa = peer.expect_one();
     ASSERT_TRUE(sa.only(kTcpSyn | kTcpAck));
     peer.rcv_nxt = sa.seq.v + 1;
+    peer.use_ts = ts;
     sc.advance(kOneWay);
     peer.send(kTcpAck);
     auto a = s.so_accept(l);
@@ -159,7 +173,11 @@ struct Path {
       SentSeg g = wire.front().second;
       wire.erase(wire.begin());
       rcv.take(g);
-      peer->send_raw(peer->snd_nxt, rcv.base + rcv.cum, kTcpAck, {}, rcv.opts());
+      TcpOptions o = rcv.opts();
+      if (peer->use_ts) {
+        o.timestamp = TcpOptions::Timestamp{peer->ts_val++, rcv.ts_recent};
+      }
+      peer->send_raw(peer->snd_nxt, rcv.base + rcv.cum, kTcpAck, {}, o);
       pump();
     }
   }
@@ -354,6 +372,96 @@ TEST_F(TcpRackTest, SpuriousRecoveryUndoneByDsack) {
   EXPECT_EQ(tcb().ssthresh, 0xffffffffu);  // as before the recovery
   EXPECT_GE(tcb().cwnd, 11000u);           // IW10 and one ACKed segment
   EXPECT_GE(tcb().rack.reo_wnd_mult, 2u);  // and the reordering window grew
+}
+
+// RFC 3522 §2 (Eifel) with RFC 4015's response, for a receiver that does
+// not D-SACK: segment 1 is delayed 10 ms past the reordering window, RACK
+// resends it 25 ms after t0, but the original fills the hole first (at 30
+// ms): the ACK that covers it echoes the original's timestamp, older than
+// the retransmission's, so the recovery is undone at once.
+TEST_F(TcpRackTest, SpuriousRecoveryUndoneByTimestamps) {
+  open(true, true);
+  ASSERT_EQ(tcp_smss(tcb()), 988u);
+  ASSERT_EQ(s.so_send_stream(so, pattern_bytes(3 * 988)).value(), 3 * 988u);
+  Path p{this, &peer, &sc};
+  p.rcv.base = peer.rcv_nxt;
+  p.rcv.dsack_on = false;
+  p.fate = [](uint32_t off, int nth) -> std::optional<Duration> {
+    return off == 988 && nth == 1 ? kOneWay + 10ms : kOneWay;
+  };
+  p.run(3 * 988, 1s);
+  EXPECT_EQ(p.rcv.cum, 3 * 988u);
+  ASSERT_EQ(p.of(988).size(), 2u);
+  EXPECT_EQ(st().sack_recovery_episode, 1u);
+  EXPECT_EQ(st().rack_undo, 1u);
+  EXPECT_EQ(tcb().ssthresh, 0xffffffffu);  // as before the recovery
+  EXPECT_TRUE(tcb().rack.reordering_seen);
+}
+
+// The same path, but the retransmission is what filled the hole (the
+// original was lost): the echo is the retransmission's, nothing is undone.
+TEST_F(TcpRackTest, RealLossNotUndoneByTimestamps) {
+  open(true, true);
+  ASSERT_EQ(s.so_send_stream(so, pattern_bytes(3 * 988)).value(), 3 * 988u);
+  Path p{this, &peer, &sc};
+  p.rcv.base = peer.rcv_nxt;
+  p.rcv.dsack_on = false;
+  p.fate = [](uint32_t off, int nth) -> std::optional<Duration> {
+    if (off == 988 && nth == 1) {
+      return std::nullopt;
+    }
+    return kOneWay;
+  };
+  p.run(3 * 988, 1s);
+  EXPECT_EQ(p.rcv.cum, 3 * 988u);
+  EXPECT_EQ(st().sack_recovery_episode, 1u);
+  EXPECT_EQ(st().rack_undo, 0u);
+  EXPECT_LT(tcb().ssthresh, 0xffffffffu);
+}
+
+// RFC 8985 §7.4.2: the last two segments are only delayed, so the probe
+// that resends the last one arrives after the originals; a receiver without
+// D-SACK answers it with a duplicate ACK of its end that SACKs nothing:
+// both arrived, no loss, the window stays.
+TEST_F(TcpRackTest, ProbeDupackWithoutDsackIsNoLoss) {
+  open(true);
+  ASSERT_EQ(s.so_send_stream(so, pattern_bytes(10000)).value(), 10000u);
+  Path p{this, &peer, &sc};
+  p.rcv.base = peer.rcv_nxt;
+  p.rcv.dsack_on = false;
+  p.fate = [](uint32_t off, int nth) -> std::optional<Duration> {
+    return off >= 8000 && nth == 1 ? kOneWay + 50ms : kOneWay;
+  };
+  p.run(10000, 1s);
+  EXPECT_EQ(p.rcv.cum, 10000u);
+  EXPECT_EQ(p.of(9000).size(), 2u);  // the probe
+  EXPECT_EQ(st().tlp_probes, 1u);
+  EXPECT_EQ(st().tlp_recoveries, 0u);
+  EXPECT_EQ(tcb().ssthresh, 0xffffffffu);
+  EXPECT_FALSE(tcb().rack.tlp_active);
+}
+
+// RFC 6675 §5: recovery set cwnd to ssthresh and never inflated it; when
+// the ACK that ends it covers everything (nothing left in flight), cwnd
+// stays ssthresh rather than dropping to one segment.
+TEST_F(TcpRackTest, RecoveryEndKeepsTheReducedWindow) {
+  open(true);
+  ASSERT_EQ(s.so_send_stream(so, pattern_bytes(10000)).value(), 10000u);
+  Path p{this, &peer, &sc};
+  p.rcv.base = peer.rcv_nxt;
+  p.fate = [](uint32_t off, int nth) -> std::optional<Duration> {
+    if (off == 2000 && nth == 1) {
+      return std::nullopt;
+    }
+    return kOneWay;
+  };
+  p.run(10000, 1s);
+  EXPECT_EQ(p.rcv.cum, 10000u);
+  EXPECT_EQ(st().sack_recovery_episode, 1u);
+  EXPECT_FALSE(tcb().in_recovery);
+  EXPECT_EQ(tcb().snd_una, tcb().snd_max);
+  EXPECT_EQ(tcb().ssthresh, 5600u);  // CUBIC: 0.7 of the 8 segments then in flight
+  EXPECT_EQ(tcb().cwnd, tcb().ssthresh);
 }
 
 // RFC 3042: the first and second duplicate ACKs each send one new segment

@@ -143,10 +143,11 @@ TEST_F(TcpSackTest, ReceiverReportsBlocksMostRecentFirst) {
   send_at(base, 11000, 500);
   EXPECT_EQ(blocks(peer.expect_one(), base),
             (Blocks{{11000, 11500}, {9000, 9500}, {7000, 7500}, {5000, 5500}}));
-  // A duplicate of queued data repeats its block first.
+  // A duplicate of queued data: a D-SACK of it, then its block, then the
+  // others (RFC 2883 §4.1.2).
   send_at(base, 7000, 500);
   EXPECT_EQ(blocks(peer.expect_one(), base),
-            (Blocks{{7000, 7500}, {11000, 11500}, {9000, 9500}, {5000, 5500}}));
+            (Blocks{{7000, 7500}, {7000, 7500}, {11000, 11500}, {9000, 9500}}));
   // The hole at the front fills: the cumulative ACK jumps and the block it
   // covered is gone.
   send_at(base, 0, 1000);
@@ -154,6 +155,76 @@ TEST_F(TcpSackTest, ReceiverReportsBlocksMostRecentFirst) {
   EXPECT_EQ(c.ack.v, base + 4000);
   EXPECT_EQ(blocks(c, base), (Blocks{{7000, 7500}, {11000, 11500}, {9000, 9500}, {5000, 5500}}));
   EXPECT_GT(st().sack_send_blocks, 0u);
+}
+
+// RFC 2883 §4: data that arrives again below RCV.NXT is ACKed at once
+// with a D-SACK block for it first, reported once; a partial duplicate
+// reports only the part that arrived twice.
+TEST_F(TcpSackTest, ReceiverDsacksDuplicatesBelowTheAck) {
+  (void)passive(syn_opts(true));
+  const uint32_t base = peer.snd_nxt;
+  send_at(base, 0, 1000);
+  send_at(base, 1000, 1000);
+  SentSeg a = peer.expect_one();  // every second segment is ACKed
+  EXPECT_EQ(a.ack.v, base + 2000);
+  EXPECT_EQ(a.opts.sack_count, 0);
+  send_at(base, 0, 1000);
+  SentSeg d = peer.expect_one();  // at once, not delayed
+  EXPECT_EQ(d.ack.v, base + 2000);
+  EXPECT_EQ(blocks(d, base), (Blocks{{0, 1000}}));
+  EXPECT_EQ(st().rcvduppack, 1u);
+  // Part old, part new: the old part is D-SACKed, the new delivered.
+  send_at(base, 1500, 1000);
+  SentSeg p = peer.expect_one();
+  EXPECT_EQ(p.ack.v, base + 2500);
+  EXPECT_EQ(blocks(p, base), (Blocks{{1500, 2000}}));
+  // Reported once: the next ACK has no blocks.
+  send_at(base, 2500, 1000);
+  send_at(base, 3500, 1000);
+  for (const SentSeg& g : peer.take()) {
+    EXPECT_EQ(g.opts.sack_count, 0);
+  }
+}
+
+// RFC 2883 §4.1.2: a duplicate of data held out of order is D-SACKed, its
+// block next, and not queued a second time.
+TEST_F(TcpSackTest, ReceiverDsacksQueuedDuplicates) {
+  SocketId so = passive(syn_opts(true));
+  const uint32_t base = peer.snd_nxt;
+  send_at(base, 2000, 1000);
+  send_at(base, 3000, 1000);
+  (void)peer.take();
+  send_at(base, 2500, 1000);
+  SentSeg d = peer.expect_one();
+  EXPECT_EQ(d.ack.v, base);
+  EXPECT_EQ(blocks(d, base), (Blocks{{2500, 3500}, {2000, 4000}}));
+  EXPECT_EQ(tcb(so).reass.size(), 2u);
+  EXPECT_EQ(st().rcvduppack, 1u);
+  // Overlapping in part: the overlap is D-SACKed, the segment queued.
+  send_at(base, 3500, 1000);
+  SentSeg e = peer.expect_one();
+  EXPECT_EQ(blocks(e, base), (Blocks{{3500, 4000}, {2000, 4500}}));
+  EXPECT_EQ(tcb(so).reass.size(), 3u);
+}
+
+// RFC 5681 §4.2: a segment that fills part of a gap is ACKed at once (the
+// delayed-ACK timer is not waited for), as is one that fills all of it.
+TEST_F(TcpSackTest, ReceiverAcksAtOnceWhileHolesRemain) {
+  (void)passive(syn_opts(true));
+  const uint32_t base = peer.snd_nxt;
+  send_at(base, 2000, 1000);
+  EXPECT_EQ(blocks(peer.expect_one(), base), (Blocks{{2000, 3000}}));
+  send_at(base, 0, 1000);
+  SentSeg a = peer.expect_one();
+  EXPECT_EQ(a.ack.v, base + 1000);
+  EXPECT_EQ(blocks(a, base), (Blocks{{2000, 3000}}));
+  send_at(base, 1000, 1000);
+  SentSeg b = peer.expect_one();
+  EXPECT_EQ(b.ack.v, base + 3000);
+  EXPECT_EQ(b.opts.sack_count, 0);
+  // In order with no hole: the delayed ACK again (every second segment).
+  send_at(base, 3000, 1000);
+  peer.expect_none();
 }
 
 // With timestamps (12 bytes) only 3 blocks fit the 40 option bytes.
