@@ -8,7 +8,8 @@ packages=(
   libgtest-dev libgmock-dev googletest          # unit, scenario and process tests
   clang libclang-rt-14-dev                      # libFuzzer targets (bounded runs in the tests)
   iproute2 procps psmisc util-linux             # namespaces, process control, system mount
-  socat iputils-ping curl                       # Linux-side peers in the interop tests
+  socat iputils-ping curl python3               # Linux-side peers in the interop tests
+  nginx-light iperf3                            # unmodified programs over io-pkt (docs/preload.md)
   nftables ethtool                              # fault injection and offloads in the interop tests
 )
 

@@ -42,6 +42,12 @@ const char* iopkt_last_error(void);
  * `len` bytes (NUL included) into `buf`; returns the full length. */
 size_t iopkt_endpoint_path(char* buf, size_t len);
 
+/* From now on this process uses the endpoint `prefix`/dev/socket (NULL or
+ * "" = /dev/socket), whatever SOCK says later. The preload library pins
+ * the SOCK a program started with: some programs clear their environment
+ * (nginx's workers keep only TZ) yet go on using the stack's sockets. */
+void iopkt_pin_endpoint(const char* prefix);
+
 /* Closes the control connection (the next request opens a new one). Stack
  * sockets already made stay valid: each is its own channel. */
 void iopkt_disconnect(void);
@@ -89,6 +95,20 @@ int iopkt_close(int fd);
 /* 1 when `fd` is a stack socket this process made (domain/type filled if
  * not NULL), else 0. */
 int iopkt_is_socket(int fd, int* domain, int* type);
+
+/* For a program (the preload library) that makes descriptors of stack
+ * sockets itself. iopkt_dup_socket: `newfd` is now a duplicate of stack
+ * socket `oldfd` (dup, dup2, fcntl F_DUPFD): the library learns it (-1
+ * ENOTSOCK if `oldfd` is not a stack socket). iopkt_forget_fds: the caller
+ * closed or replaced descriptors first..last (inclusive) itself (dup2 over
+ * one, close_range): the library forgets them, closing nothing.
+ * iopkt_adopt_socket: asks the stack whether `fd`, which this process did
+ * not make (e.g. inherited across exec), is one of its sockets; if so the
+ * library learns it and returns 1; 0 when it is not; -1 with errno when the
+ * stack cannot be asked. */
+int iopkt_dup_socket(int oldfd, int newfd);
+void iopkt_forget_fds(unsigned int first, unsigned int last);
+int iopkt_adopt_socket(int fd);
 
 int iopkt_bind(int fd, const struct sockaddr* addr, socklen_t len);
 int iopkt_connect(int fd, const struct sockaddr* addr, socklen_t len);

@@ -635,6 +635,11 @@ TEST_F(SocketTest, SendtoWritesOneMessageWithHeaderAndPayload) {
   EXPECT_EQ(memcmp(buf + sizeof h, "hello", 5), 0);
 
   // send(): no address, family 0 (the connected peer); sendmsg gathers.
+  // Without a peer it is EDESTADDRREQ, as on Linux, and sends nothing.
+  errno = 0;
+  EXPECT_EQ(iopkt_send(fd, "", 0, 0), -1);
+  EXPECT_EQ(errno, EDESTADDRREQ);
+  ASSERT_EQ(iopkt_connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
   ASSERT_EQ(iopkt_send(fd, "", 0, 0), 0);
   n = recv(peer_, buf, sizeof buf, MSG_DONTWAIT);
   ASSERT_EQ(n, static_cast<ssize_t>(sizeof h));
@@ -742,6 +747,12 @@ TEST_F(SocketTest, PeekAndDontwaitReachTheKernel) {
 
 TEST_F(SocketTest, DeadStackIsEconnresetOnRecvAndEpipeWithoutSignalOnSend) {
   int fd = make_socket(SOCK_DGRAM);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(7);
+  inet_pton(AF_INET, "203.0.113.5", &to.sin_addr);
+  // A send without an address needs a peer (EDESTADDRREQ otherwise).
+  ASSERT_EQ(iopkt_connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
   close(peer_);
   peer_ = -1;
   char buf[8];

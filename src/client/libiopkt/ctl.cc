@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstddef>
 #include <mutex>
 #include <string>
@@ -81,7 +82,16 @@ std::string endpoint_for_prefix(const char* prefix) {
   return p + "/dev/socket";
 }
 
-std::string current_endpoint() { return endpoint_for_prefix(getenv("SOCK")); }
+// Set by iopkt_pin_endpoint, then never freed: a thread may be reading the
+// one a later call replaced.
+std::atomic<const std::string*> g_pinned{nullptr};
+
+std::string current_endpoint() {
+  if (const std::string* p = g_pinned.load(std::memory_order_acquire)) {
+    return *p;
+  }
+  return endpoint_for_prefix(getenv("SOCK"));
+}
 
 // Opens a connection to `path`; -1 with the "no io-pkt stack" message.
 int open_connection(const std::string& path) {
@@ -312,6 +322,11 @@ size_t iopkt_endpoint_path(char* buf, size_t len) {
     buf[n] = '\0';
   }
   return path.size();
+}
+
+void iopkt_pin_endpoint(const char* prefix) {
+  iopkt::client::g_pinned.store(new std::string(iopkt::client::endpoint_for_prefix(prefix)),
+                                std::memory_order_release);
 }
 
 void iopkt_disconnect(void) {

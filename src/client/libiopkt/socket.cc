@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstring>
@@ -46,6 +47,18 @@ struct SockInfo {
   int type;              // SOCK_DGRAM, SOCK_STREAM, SOCK_RAW (no flags)
   bool rd_shut = false;  // shutdown(SHUT_RD or SHUT_RDWR) succeeded
   int linger = -1;       // SO_LINGER seconds as last set through this library; -1 off
+  // listen() succeeded: 1; 0 not; -1 unknown (a socket adopted after exec).
+  // accept on a socket that does not listen is EINVAL, not a wait on its
+  // channel; and it answers SO_ACCEPTCONN.
+  int listening = 0;
+  // A stream's non-blocking connect was started and not yet reported: the
+  // next connect() that finds it established returns 0, as Linux's does
+  // (SS_CONNECTING -> SS_CONNECTED), not EISCONN.
+  bool connecting = false;
+  // A datagram socket has a peer (connect): 1, 0, -1 unknown (adopted).
+  // Without one, a send with no address is EDESTADDRREQ here, as the
+  // kernel's; the stack would only make it a pending error.
+  int peer = 0;
   // Bytes of ancillary records the last datagram received carried: the
   // next one most likely carries as many (the socket's options decide),
   // so recvmsg reads them into a scratch area of that size and the
@@ -55,6 +68,20 @@ struct SockInfo {
 
 std::mutex g_table_mu;
 std::unordered_map<int, SockInfo> g_table;  // guarded by g_table_mu
+
+// A first look without the mutex: the preload library asks about every
+// descriptor a program reads, writes or closes, nearly all of them kernel
+// files. A clear flag means "not in g_table"; a flag is set while the fd's
+// entry exists (changed under g_table_mu). Descriptors past the array go
+// to the map alone.
+constexpr int kFastFds = 1 << 16;
+std::atomic<uint8_t> g_fast[kFastFds];
+
+void fast_mark(int fd, bool on) {
+  if (fd >= 0 && fd < kFastFds) {
+    g_fast[fd].store(on ? 1 : 0, std::memory_order_release);
+  }
+}
 
 // A fork() while another thread holds g_table_mu must not leave the
 // child's copy locked forever.
@@ -66,6 +93,9 @@ struct AtforkRegistrar {
 } g_atfork_registrar;
 
 bool lookup(int fd, SockInfo* out) {
+  if (fd < 0 || (fd < kFastFds && g_fast[fd].load(std::memory_order_acquire) == 0)) {
+    return false;
+  }
   std::lock_guard lock(g_table_mu);
   auto it = g_table.find(fd);
   if (it == g_table.end()) {
@@ -301,6 +331,30 @@ class Landing {
   size_t size_ = 0;
 };
 
+// Whether datagram socket `fd` is connected (SockInfo::peer), asking the
+// stack once for a socket the library did not see connect.
+bool dgram_has_peer(int fd) {
+  SockInfo s{};
+  if (!lookup(fd, &s)) {
+    return true;  // let the stack decide
+  }
+  if (s.peer >= 0) {
+    return s.peer == 1;
+  }
+  iopkt_ctl_sockaddr r{};
+  uint32_t rlen = sizeof r;
+  int saved = errno;
+  bool has = socket_request(fd, IOPKT_CTL_GETPEERNAME, nullptr, 0, &r, &rlen) == 0 &&
+             rlen == sizeof r && r.addr.family != 0;
+  errno = saved;
+  std::lock_guard lock(g_table_mu);
+  auto it = g_table.find(fd);
+  if (it != g_table.end()) {
+    it->second.peer = has ? 1 : 0;
+  }
+  return has;
+}
+
 ssize_t dgram_sendmsg(int fd, const msghdr* m, int flags) {
   if (m == nullptr || (m->msg_iovlen > 0 && m->msg_iov == nullptr)) {
     return fail(EFAULT);
@@ -326,6 +380,8 @@ ssize_t dgram_sendmsg(int fd, const msghdr* m, int flags) {
                               &hdr.addr) != 0) {
       return -1;
     }
+  } else if (!dgram_has_peer(fd)) {
+    return fail(EDESTADDRREQ);
   }
   size_t total = 0;
   for (size_t i = 0; i < m->msg_iovlen; ++i) {
@@ -490,8 +546,15 @@ int stream_error(int fd) {
   req.len = sizeof err;
   iopkt_ctl_sockopt r{};
   uint32_t rlen = sizeof r;
-  if (socket_request(fd, IOPKT_CTL_GETSOCKOPT, &req, sizeof req, &r, &rlen) != 0 ||
-      rlen < offsetof(iopkt_ctl_sockopt, value) + len || r.len < len) {
+  if (socket_request(fd, IOPKT_CTL_GETSOCKOPT, &req, sizeof req, &r, &rlen) != 0) {
+    // A stack that cannot be reached any more (it died or stopped) reset
+    // the connection: its end of file is not the peer's.
+    int e = errno;
+    return e == ENOENT || e == ECONNREFUSED || e == ECONNRESET || e == EPIPE || e == ENOTCONN
+               ? ECONNRESET
+               : 0;
+  }
+  if (rlen < offsetof(iopkt_ctl_sockopt, value) + len || r.len < len) {
     return 0;
   }
   memcpy(&err, r.value, len);
@@ -589,6 +652,9 @@ int iopkt_socket(int domain, int type, int protocol) {
   }
   int flags = type & (SOCK_NONBLOCK | SOCK_CLOEXEC);
   int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (base < 0 || base > SOCK_PACKET) {
+    return fail(EINVAL);  // as Linux, before any family sees it
+  }
   iopkt_ctl_socket req{};
   req.domain = domain;
   req.type = base;
@@ -618,6 +684,7 @@ int iopkt_socket(int domain, int type, int protocol) {
   }
   std::lock_guard lock(g_table_mu);
   g_table[fd] = SockInfo{domain, base, false};
+  iopkt::client::fast_mark(fd, true);
   return fd;
 }
 
@@ -629,6 +696,7 @@ int iopkt_close(int fd) {
   {
     std::lock_guard lock(iopkt::client::g_table_mu);
     iopkt::client::g_table.erase(fd);
+    iopkt::client::fast_mark(fd, false);
   }
   return ::close(fd);
 }
@@ -668,8 +736,30 @@ int iopkt_connect(int fd, const struct sockaddr* addr, socklen_t len) {
   }
   int r = iopkt::client::socket_request(fd, IOPKT_CTL_CONNECT, &req, sizeof req, nullptr, nullptr);
   if (r != 0 && errno == EINPROGRESS) {
-    return iopkt::client::stream_connect_wait(fd);
+    r = iopkt::client::stream_connect_wait(fd);
   }
+  int err = errno;
+  std::lock_guard lock(iopkt::client::g_table_mu);
+  auto it = iopkt::client::g_table.find(fd);
+  if (it == iopkt::client::g_table.end()) {
+    errno = err;
+    return r;
+  }
+  SockInfo& s = it->second;
+  if (iopkt::client::is_datagram(s)) {
+    if (r == 0) {
+      s.peer = req.addr.family != 0 ? 1 : 0;
+    }
+  } else if (r != 0 && (err == EINPROGRESS || err == EALREADY)) {
+    s.connecting = true;
+  } else {
+    bool was = s.connecting;
+    s.connecting = false;
+    if (r != 0 && err == EISCONN && was) {
+      return 0;
+    }
+  }
+  errno = err;
   return r;
 }
 
@@ -679,7 +769,16 @@ int iopkt_listen(int fd, int backlog) {
   }
   iopkt_ctl_listen req{};
   req.backlog = backlog;
-  return iopkt::client::socket_request(fd, IOPKT_CTL_LISTEN, &req, sizeof req, nullptr, nullptr);
+  if (iopkt::client::socket_request(fd, IOPKT_CTL_LISTEN, &req, sizeof req, nullptr, nullptr) !=
+      0) {
+    return -1;
+  }
+  std::lock_guard lock(iopkt::client::g_table_mu);
+  auto it = iopkt::client::g_table.find(fd);
+  if (it != iopkt::client::g_table.end()) {
+    it->second.listening = 1;
+  }
+  return 0;
 }
 
 int iopkt_accept(int fd, struct sockaddr* addr, socklen_t* len) {
@@ -697,6 +796,9 @@ int iopkt_accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) {
   }
   if (s.type != SOCK_STREAM) {
     return fail(EOPNOTSUPP);
+  }
+  if (s.listening == 0) {
+    return fail(EINVAL);  // as Linux: the socket does not listen
   }
   if (addr != nullptr && len == nullptr) {
     return fail(EFAULT);
@@ -756,6 +858,7 @@ int iopkt_accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) {
     SockInfo info{s.domain, SOCK_STREAM, false};
     info.linger = s.linger;  // the stack's accepted socket inherits it too
     g_table[nfd] = info;
+    fast_mark(nfd, true);
   }
   return nfd;
 }
@@ -808,11 +911,20 @@ int iopkt_setsockopt(int fd, int level, int name, const void* val, socklen_t len
 }
 
 int iopkt_getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
-  if (!lookup(fd, nullptr) || iopkt::client::is_local_option(level, name)) {
+  SockInfo s{};
+  if (!lookup(fd, &s) || iopkt::client::is_local_option(level, name)) {
     return ::getsockopt(fd, level, name, val, len);
   }
   if (len == nullptr || (*len > 0 && val == nullptr)) {
     return fail(EFAULT);
+  }
+  if (level == SOL_SOCKET && name == SO_ACCEPTCONN && s.listening >= 0) {
+    // The library knows (see SockInfo::listening); copied as Linux does.
+    int v = s.listening;
+    socklen_t n = *len < sizeof v ? *len : sizeof v;
+    memcpy(val, &v, n);
+    *len = n;
+    return 0;
   }
   iopkt_ctl_sockopt req{};
   req.level = level;
@@ -929,6 +1041,119 @@ ssize_t iopkt_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr
 
 ssize_t iopkt_recv(int fd, void* buf, size_t len, int flags) {
   return iopkt_recvfrom(fd, buf, len, flags, nullptr, nullptr);
+}
+
+}  // extern "C"
+
+// --- descriptors the library did not make (the preload library) ------------
+
+namespace iopkt::client {
+namespace {
+
+// An int-valued option of socket `fd` (in the table or not) from the stack.
+int int_sockopt(int fd, int level, int name, int* out) {
+  iopkt_ctl_sockopt req{};
+  req.level = level;
+  req.name = name;
+  req.len = sizeof(int);
+  iopkt_ctl_sockopt r{};
+  uint32_t rlen = sizeof r;
+  if (socket_request(fd, IOPKT_CTL_GETSOCKOPT, &req, sizeof req, &r, &rlen) != 0) {
+    return -1;
+  }
+  if (rlen < offsetof(iopkt_ctl_sockopt, value) + sizeof(int) || r.len < sizeof(int)) {
+    return fail(EPROTO, "bad GETSOCKOPT reply from the io-pkt stack");
+  }
+  memcpy(out, r.value, sizeof(int));
+  return 0;
+}
+
+}  // namespace
+}  // namespace iopkt::client
+
+extern "C" {
+
+int iopkt_dup_socket(int oldfd, int newfd) {
+  using namespace iopkt::client;
+  if (newfd < 0) {
+    return fail(EBADF);
+  }
+  std::lock_guard lock(g_table_mu);
+  auto it = g_table.find(oldfd);
+  if (it == g_table.end()) {
+    return fail(ENOTSOCK);
+  }
+  SockInfo copy = it->second;
+  g_table[newfd] = copy;
+  fast_mark(newfd, true);
+  return 0;
+}
+
+void iopkt_forget_fds(unsigned int first, unsigned int last) {
+  using namespace iopkt::client;
+  if (first > last) {
+    return;
+  }
+  std::lock_guard lock(g_table_mu);
+  if (last - first < 64) {
+    for (unsigned int fd = first;; ++fd) {
+      g_table.erase(static_cast<int>(fd));
+      fast_mark(static_cast<int>(fd), false);
+      if (fd == last) {
+        break;
+      }
+    }
+    return;
+  }
+  // A wide range (closefrom, close_range up to ~0U): walk the table instead.
+  for (auto it = g_table.begin(); it != g_table.end();) {
+    auto fd = static_cast<unsigned int>(it->first);
+    if (fd >= first && fd <= last) {
+      fast_mark(it->first, false);
+      it = g_table.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+int iopkt_adopt_socket(int fd) {
+  using namespace iopkt::client;
+  if (lookup(fd, nullptr)) {
+    return 1;
+  }
+  // The stack finds a socket by the inode of the descriptor the request
+  // carries, so a channel inherited across exec is recognised as such; any
+  // other descriptor is ENOTSOCK.
+  int domain = 0;
+  if (int_sockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain) != 0) {
+    return errno == ENOTSOCK ? 0 : -1;
+  }
+  int type = 0;
+  if (int_sockopt(fd, SOL_SOCKET, SO_TYPE, &type) != 0) {
+    return errno == ENOTSOCK ? 0 : -1;
+  }
+  SockInfo info{domain, type, false};
+  info.listening = type == SOCK_STREAM ? -1 : 0;
+  info.peer = -1;
+  // SO_LINGER as the image before exec set it, for iopkt_close's wait.
+  iopkt_ctl_sockopt req{};
+  req.level = SOL_SOCKET;
+  req.name = SO_LINGER;
+  req.len = sizeof(struct linger);
+  iopkt_ctl_sockopt r{};
+  uint32_t rlen = sizeof r;
+  if (socket_request(fd, IOPKT_CTL_GETSOCKOPT, &req, sizeof req, &r, &rlen) == 0 &&
+      rlen >= offsetof(iopkt_ctl_sockopt, value) + sizeof(struct linger) &&
+      r.len >= sizeof(struct linger)) {
+    struct linger l;
+    memcpy(&l, r.value, sizeof l);
+    info.linger = l.l_onoff != 0 ? l.l_linger : -1;
+  }
+  std::lock_guard lock(g_table_mu);
+  g_table[fd] = info;
+  fast_mark(fd, true);
+  return 1;
 }
 
 }  // extern "C"
