@@ -17,6 +17,13 @@ step "build"
 "$top/scripts/build.sh" "$top/build"
 step "tests"
 (cd "$top/build" && ctest --output-on-failure -j"$jobs" --timeout 300)
+# The benchmarks once, tiny (bench/README.md), so the bench command cannot
+# rot: it fails only when a benchmark gave no number, never on the numbers.
+# Without root it skips itself (exit 77), as the interop tests do.
+step "bench smoke"
+bench_rc=0
+timeout 300 "$top/bench/run.sh" --smoke --build "$top/build" || bench_rc=$?
+((bench_rc == 0 || bench_rc == 77)) || { echo "bench smoke failed (exit $bench_rc)"; exit 1; }
 
 if [[ "${SKIP_ASAN:-0}" != 1 ]]; then
   step "build with ASan+UBSan"
