@@ -10,6 +10,8 @@ packages=(
   iproute2 procps psmisc util-linux             # namespaces, process control, system mount
   socat iputils-ping curl python3               # Linux-side peers in the interop tests
   nginx-light iperf3                            # unmodified programs over io-pkt (docs/preload.md)
+  openssh-server netcat-openbsd                 # more of them: sshd/ssh and nc over io-pkt
+  dnsmasq-base bind9-dnsutils                   # a DNS server on the Linux side, dig
   nftables ethtool                              # fault injection and offloads in the interop tests
 )
 

@@ -10,8 +10,10 @@
 #      connect): over io-pkt to and from Linux, and over io-pkt both ends;
 #   5. a prefork server (3 workers forked after listen, nginx's way) over
 #      io-pkt serving 12 requests from Linux curl;
-#   6. the stack's counters show the traffic was its own.
-# Each transfer is a PRELOAD_MB MB file (default 8) checked by SHA-256 and
+#   6. if_nameindex and if_nametoindex (python's socket module) over io-pkt
+#      name the stack's interfaces, not the namespace's;
+#   7. the stack's counters show the traffic was its own.
+# Each transfer is a PRELOAD_MB MB file (default 50) checked by SHA-256 and
 # bounded by a timeout. The programs over io-pkt run inside "st" as well,
 # so that a socket the preload let through would find no network there.
 source "$(dirname "$0")/lib.sh"
@@ -27,7 +29,7 @@ need() {
 }
 need python3 curl socat sha256sum iopkt-run
 
-mb=${PRELOAD_MB:-8}
+mb=${PRELOAD_MB:-50}
 it_ns lx lx
 it_ns st st
 it_veth "$lx" veth-lx "$st" veth-st
@@ -244,7 +246,14 @@ else
   sed 's/^/     | /' "$it_work/prefork.log" "$it_work/prefork.err"
 fi
 
-# --- 6. the traffic was the stack's ---------------------------------------------
+# --- 6. interface names ---------------------------------------------------------
+# The namespace has lo and veth-st; the stack has lo0 and en0.
+check_output "if_nameindex over io-pkt lists the stack's interfaces" "^lo0 en0 [0-9]+ [0-9]+\$" \
+  run_st python3 -c 'import socket
+names = [n for _, n in socket.if_nameindex()]
+print(" ".join(names), socket.if_nametoindex("en0"), socket.if_nametoindex("lo0"))'
+
+# --- 7. the traffic was the stack's ---------------------------------------------
 accepts=$(SOCK=$pkt sysctl -n net.inet.tcp.stats.accepts)
 connects=$(SOCK=$pkt sysctl -n net.inet.tcp.stats.connattempt)
 if [[ ${accepts:-0} -ge 2 && ${connects:-0} -ge 2 ]]; then

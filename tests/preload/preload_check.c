@@ -6,7 +6,8 @@
  * addresses are printed only as "nonzero", "match" or a fixed address.
  *
  *   preload_check [-a ADDR] [-i IFNAME]   the checks, on ADDR (127.0.0.1);
- *                                         -i: SIOCGIF* on that loopback
+ *                                         -i: SIOCGIF*, getifaddrs and
+ *                                         if_nameindex on that loopback
  *   preload_check ... --stack-gone        calls after the stack died
  *   preload_check --exec-child ...        (itself, after exec: see below)
  *
@@ -16,20 +17,28 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netpacket/packet.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,7 +58,7 @@ static const struct {
     E(EAFNOSUPPORT), E(EPROTONOSUPPORT), E(EDESTADDRREQ), E(ENOPROTOOPT),   E(EFAULT),
     E(EPIPE),        E(ECONNRESET),      E(EALREADY),     E(EADDRNOTAVAIL), E(ENODEV),
     E(EMSGSIZE),     E(ESOCKTNOSUPPORT), E(EPROTOTYPE),   E(ENOENT),        E(EACCES),
-    E(ETIMEDOUT),
+    E(ETIMEDOUT),    E(ENXIO),
 };
 #undef E
 
@@ -599,6 +608,376 @@ static void check_fork_exec(void) {
   close(l);
 }
 
+/* getifaddrs, if_nametoindex, if_indextoname, if_nameindex on the loopback
+ * `ifname` (the kernel's lo, in a namespace of its own or the host's; the
+ * stack's lo0); other interfaces are skipped (the host has more). Names
+ * and indexes are printed as "match"; IPv6
+ * entries are left out (the stack's are not offered: docs/preload.md), and
+ * of the flags only those both loopbacks must have. */
+static void check_ifaddrs(const char* ifname) {
+  struct ifaddrs* list = NULL;
+  if (OK("getifaddrs", getifaddrs(&list)) != 0) {
+    return;
+  }
+  unsigned index = if_nametoindex(ifname);
+  line("if_nametoindex", "%s", index != 0 ? "nonzero" : errname(errno));
+  int packets = 0, inets = 0;
+  for (struct ifaddrs* i = list; i != NULL; i = i->ifa_next) {
+    int family = i->ifa_addr != NULL ? i->ifa_addr->sa_family : -1;
+    if (family == AF_INET6) {
+      continue;
+    }
+    if (strcmp(i->ifa_name, ifname) != 0) {
+      continue;
+    }
+    unsigned f = i->ifa_flags;
+    char what[64];
+    snprintf(what, sizeof what, "getifaddrs %s", family == AF_PACKET ? "packet" : "inet");
+    line(what, "flags UP %d LOOPBACK %d RUNNING %d LOWER_UP %d BROADCAST %d", (f & IFF_UP) != 0,
+         (f & IFF_LOOPBACK) != 0, (f & IFF_RUNNING) != 0, (f & 0x10000) != 0,
+         (f & IFF_BROADCAST) != 0);
+    if (family == AF_PACKET) {
+      ++packets;
+      const struct sockaddr_ll* ll = (const struct sockaddr_ll*)i->ifa_addr;
+      int zero = 1;
+      for (int k = 0; k < ll->sll_halen && k < 8; ++k) {
+        zero &= ll->sll_addr[k] == 0;
+      }
+      line("getifaddrs packet address", "hatype %d halen %d %s index %s", ll->sll_hatype,
+           ll->sll_halen, zero ? "zero" : "nonzero",
+           (unsigned)ll->sll_ifindex == index ? "match" : "differ");
+      line("getifaddrs packet broadaddr", "%s netmask %s data %s",
+           i->ifa_broadaddr != NULL ? "yes" : "no", i->ifa_netmask != NULL ? "yes" : "no",
+           i->ifa_data != NULL ? "yes" : "no");
+    } else if (family == AF_INET) {
+      ++inets;
+      char a[INET_ADDRSTRLEN] = "-", m[INET_ADDRSTRLEN] = "-", b[INET_ADDRSTRLEN] = "-";
+      inet_ntop(AF_INET, &((struct sockaddr_in*)i->ifa_addr)->sin_addr, a, sizeof a);
+      if (i->ifa_netmask != NULL) {
+        inet_ntop(AF_INET, &((struct sockaddr_in*)i->ifa_netmask)->sin_addr, m, sizeof m);
+      }
+      if (i->ifa_broadaddr != NULL) {
+        inet_ntop(AF_INET, &((struct sockaddr_in*)i->ifa_broadaddr)->sin_addr, b, sizeof b);
+      }
+      line("getifaddrs inet", "addr %s netmask %s broadaddr/dstaddr %s data %s", a, m, b,
+           i->ifa_data != NULL ? "yes" : "no");
+    } else {
+      line("getifaddrs entry of family", "%d", family);
+    }
+  }
+  line("getifaddrs entries of the loopback", "packet %d inet %d", packets, inets);
+  freeifaddrs(list);
+
+  char name[IF_NAMESIZE] = {0};
+  const char* n = if_indextoname(index, name);
+  line("if_indextoname", "%s", n == NULL ? errname(errno) : strcmp(n, ifname) == 0 ? "match" : n);
+  errno = 0;
+  unsigned none = if_nametoindex("nosuch9");
+  line("if_nametoindex unknown", "%u %s", none, errname(errno));
+  n = if_indextoname(4000, name);
+  line("if_indextoname unknown", "%s", n == NULL ? errname(errno) : "found");
+  struct if_nameindex* ni = if_nameindex();
+  if (ni == NULL) {
+    line("if_nameindex", "NULL %s", errname(errno));
+    return;
+  }
+  int found = 0;
+  for (struct if_nameindex* p = ni; p->if_index != 0; ++p) {
+    found += p->if_index == index && strcmp(p->if_name, ifname) == 0;
+  }
+  line("if_nameindex", "%s", found == 1 ? "the loopback at its index" : "no loopback");
+  if_freenameindex(ni);
+}
+
+/* posix_spawn (vfork + exec in glibc) and vfork + exec: the new image uses
+ * inherited TCP and UDP sockets; posix_spawn's dup2 file action puts the
+ * TCP socket on descriptor 40 first (libc's own dup2, not the library's). */
+static void check_spawn(void) {
+  int l, c, a;
+  if (tcp_pair(&l, &c, &a) != 0) {
+    line("spawn: pair", "-1 %s", errname(errno));
+    return;
+  }
+  int u = socket(AF_INET, SOCK_DGRAM, 0), ur = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in sa = sin_of(g_addr, 0);
+  bind(u, SA(&sa), sizeof sa);
+  bind(ur, SA(&sa), sizeof sa);
+  for (int round = 0; round < 2; ++round) {
+    const char* how = round == 0 ? "posix_spawn" : "vfork";
+    int cfd = round == 0 ? 40 : c;
+    char fds[64];
+    snprintf(fds, sizeof fds, "%d %d %u %u %s", cfd, u, port_of(c, 0), port_of(ur, 0),
+             inet_ntoa(g_addr));
+    char* argv[] = {(char*)g_self, "--exec-child", fds, NULL};
+    fflush(stdout);
+    pid_t pid = -1;
+    if (round == 0) {
+      posix_spawn_file_actions_t fa;
+      posix_spawn_file_actions_init(&fa);
+      posix_spawn_file_actions_adddup2(&fa, c, cfd);
+      extern char** environ;
+      int e = posix_spawn(&pid, g_self, &fa, NULL, argv, environ);
+      posix_spawn_file_actions_destroy(&fa);
+      if (e != 0) {
+        line("spawn: posix_spawn", "%s", errname(e));
+        continue;
+      }
+    } else {
+      pid = vfork();
+      if (pid == 0) {
+        execv(g_self, argv);
+        _exit(127);
+      }
+    }
+    int st = -1;
+    waitpid(pid, &st, 0);
+    char what[64];
+    snprintf(what, sizeof what, "%s: child", how);
+    line(what, "exit %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    snprintf(what, sizeof what, "%s: read what the new image sent", how);
+    line(what, "%s", read_n(a, 4));
+    char b[16] = {0};
+    wait_in(ur, 5000);
+    snprintf(what, sizeof what, "%s: udp datagram from the new image", how);
+    VAL(what, recv(ur, b, sizeof b, MSG_DONTWAIT));
+    snprintf(what, sizeof what, "%s: parent still writes", how);
+    VAL(what, write(c, "p", 1));
+    snprintf(what, sizeof what, "%s: read", how);
+    line(what, "%s", read_n(a, 1));
+  }
+  close(u);
+  close(ur);
+  close(a);
+  close(c);
+  close(l);
+}
+
+/* A child under seccomp's strict mode (read, write and exit only; sshd's
+ * sandboxed child is nearly as strict): it writes on an inherited TCP
+ * socket, reads the peer's end of file and answers it. */
+static void check_seccomp(void) {
+  int l, c, a;
+  if (tcp_pair(&l, &c, &a) != 0) {
+    line("seccomp: pair", "-1 %s", errname(errno));
+    return;
+  }
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    alarm(20);
+    if (prctl(PR_SET_SECCOMP, 1 /* SECCOMP_MODE_STRICT */) != 0) {
+      _exit(2);
+    }
+    char b[8];
+    int ok = write(c, "sandbox", 7) == 7;
+    ok = ok && read(c, b, sizeof b) == 0 && write(c, "eof", 3) == 3;
+    syscall(SYS_exit, ok ? 0 : 1); /* exit_group is not allowed */
+  }
+  line("seccomp: the sandboxed child sent", "%s", read_n(a, 7));
+  shutdown(a, SHUT_WR);
+  int st = -1;
+  waitpid(pid, &st, 0);
+  if (WIFEXITED(st)) {
+    line("seccomp: child", "exit %d", WEXITSTATUS(st));
+  } else {
+    line("seccomp: child", "signal %d", WIFSIGNALED(st) ? WTERMSIG(st) : -1);
+  }
+  line("seccomp: it answered the end of file", "%s", read_n(a, 3));
+  close(a);
+  close(c);
+  close(l);
+}
+
+/* Threads sharing one TCP socket: two write into it at once, then two read
+ * from it at once; every byte arrives once. */
+enum { kThreadBytes = 1 << 20, kThreadChunk = 1000 };
+struct thread_arg {
+  int fd;
+  char letter;
+  long count;
+};
+
+static void* thread_writer(void* p) {
+  struct thread_arg* t = p;
+  char buf[kThreadChunk];
+  memset(buf, t->letter, sizeof buf);
+  long left = kThreadBytes;
+  while (left > 0) {
+    ssize_t n = write(t->fd, buf, left < kThreadChunk ? (size_t)left : sizeof buf);
+    if (n <= 0) {
+      break;
+    }
+    left -= n;
+    t->count += n;
+  }
+  return NULL;
+}
+
+static void* thread_reader(void* p) {
+  struct thread_arg* t = p;
+  char buf[4096];
+  for (;;) {
+    if (wait_in(t->fd, 10000) <= 0) {
+      break;
+    }
+    ssize_t n = read(t->fd, buf, sizeof buf);
+    if (n <= 0) {
+      break;  // end of file: the other reader sees it too
+    }
+    t->count += n;
+  }
+  return NULL;
+}
+
+static void check_threads(void) {
+  int l, c, a;
+  if (tcp_pair(&l, &c, &a) != 0) {
+    line("threads: pair", "-1 %s", errname(errno));
+    return;
+  }
+  struct thread_arg w[2] = {{c, 'a', 0}, {c, 'b', 0}};
+  pthread_t tw[2];
+  for (int i = 0; i < 2; ++i) {
+    pthread_create(&tw[i], NULL, thread_writer, &w[i]);
+  }
+  long got[2] = {0, 0}, other = 0;
+  char buf[4096];
+  while (got[0] + got[1] + other < 2L * kThreadBytes && wait_in(a, 10000) > 0) {
+    ssize_t n = read(a, buf, sizeof buf);
+    if (n <= 0) {
+      break;
+    }
+    for (ssize_t k = 0; k < n; ++k) {
+      if (buf[k] == 'a' || buf[k] == 'b') {
+        ++got[buf[k] - 'a'];
+      } else {
+        ++other;
+      }
+    }
+  }
+  for (int i = 0; i < 2; ++i) {
+    pthread_join(tw[i], NULL);
+  }
+  line("threads: two writers on one socket", "wrote %ld %ld, read a %ld b %ld other %ld",
+       w[0].count, w[1].count, got[0], got[1], other);
+
+  struct thread_arg r[2] = {{a, 0, 0}, {a, 0, 0}};
+  pthread_t tr[2];
+  for (int i = 0; i < 2; ++i) {
+    pthread_create(&tr[i], NULL, thread_reader, &r[i]);
+  }
+  struct thread_arg one = {c, 'c', 0};
+  thread_writer(&one);
+  shutdown(c, SHUT_WR);
+  for (int i = 0; i < 2; ++i) {
+    pthread_join(tr[i], NULL);
+  }
+  line("threads: two readers on one socket", "wrote %ld, read %ld in all", one.count,
+       r[0].count + r[1].count);
+  close(a);
+  close(c);
+  close(l);
+}
+
+/* sendfile and splice with a TCP socket at either end. */
+static void check_sendfile_splice(void) {
+  int l, c, a;
+  if (tcp_pair(&l, &c, &a) != 0) {
+    line("sendfile: pair", "-1 %s", errname(errno));
+    return;
+  }
+  char path[] = "/tmp/preload_check_XXXXXX";
+  int f = mkstemp(path);
+  unlink(path);
+  static char data[100000];
+  for (size_t i = 0; i < sizeof data; ++i) {
+    data[i] = (char)('A' + i % 26);
+  }
+  if (f < 0 || write(f, data, sizeof data) != (ssize_t)sizeof data) {
+    line("sendfile: file", "-1 %s", errname(errno));
+    return;
+  }
+  /* file -> socket */
+  off_t off = 0;
+  long sent = 0;
+  while (sent < (long)sizeof data) {
+    ssize_t n = sendfile(c, f, &off, sizeof data - (size_t)sent);
+    if (n <= 0) {
+      break;
+    }
+    sent += n;
+  }
+  static char back[sizeof data];
+  long got = 0;
+  while (got < sent && wait_in(a, 5000) > 0) {
+    ssize_t n = read(a, back + got, sizeof back - (size_t)got);
+    if (n <= 0) {
+      break;
+    }
+    got += n;
+  }
+  line("sendfile file -> tcp", "sent %ld, peer read %ld %s", sent, got,
+       got == (long)sizeof data && memcmp(back, data, sizeof data) == 0 ? "same" : "differ");
+  /* socket -> file: the kernel refuses a socket as sendfile's source. */
+  VAL("sendfile tcp -> file", sendfile(f, a, NULL, 10));
+
+  /* socket -> pipe -> file, and file -> pipe -> socket, with splice. */
+  int p[2];
+  if (pipe(p) != 0) {
+    return;
+  }
+  ssize_t w = write(c, data, 50000);
+  off_t foff = 0;
+  long moved = 0;
+  while (moved < w && wait_in(a, 5000) > 0) {
+    ssize_t n = splice(a, NULL, p[1], NULL, (size_t)(w - moved), SPLICE_F_MOVE);
+    if (n <= 0) {
+      break;
+    }
+    for (ssize_t left = n; left > 0;) {
+      ssize_t k = splice(p[0], NULL, f, &foff, (size_t)left, SPLICE_F_MOVE);
+      if (k <= 0) {
+        break;
+      }
+      left -= k;
+    }
+    moved += n;
+  }
+  ssize_t pr = pread(f, back, (size_t)moved, 0);
+  line("splice tcp -> pipe -> file", "wrote %zd, moved %ld %s", w, moved,
+       pr == w && memcmp(back, data, (size_t)w) == 0 ? "same" : "differ");
+  off_t in_off = 0;
+  moved = 0;
+  while (moved < 50000) {
+    ssize_t n = splice(f, &in_off, p[1], NULL, (size_t)(50000 - moved), 0);
+    if (n <= 0) {
+      break;
+    }
+    ssize_t k = splice(p[0], NULL, c, NULL, (size_t)n, 0);
+    if (k != n) {
+      break;
+    }
+    moved += n;
+  }
+  got = 0;
+  while (got < moved && wait_in(a, 5000) > 0) {
+    ssize_t n = read(a, back + got, sizeof back - (size_t)got);
+    if (n <= 0) {
+      break;
+    }
+    got += n;
+  }
+  line("splice file -> pipe -> tcp", "moved %ld, peer read %ld %s", moved, got,
+       got == 50000 && memcmp(back, data, 50000) == 0 ? "same" : "differ");
+  VAL("splice tcp -> file without a pipe", splice(a, NULL, f, &foff, 10, 0));
+  close(p[0]);
+  close(p[1]);
+  close(f);
+  close(a);
+  close(c);
+  close(l);
+}
+
 static int exec_child(const char* args) {
   int c, u;
   unsigned port, uport;
@@ -677,8 +1056,13 @@ int main(int argc, char** argv) {
   check_udp();
   if (ifname != NULL) {
     check_ioctl_if(ifname);
+    check_ifaddrs(ifname);
   }
   check_fork_exec();
+  check_spawn();
+  check_seccomp();
+  check_threads();
+  check_sendfile_splice();
   line("done", "ok");
   return 0;
 }

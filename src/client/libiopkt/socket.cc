@@ -579,6 +579,16 @@ ssize_t stream_result(int fd, ssize_t n, bool reading) {
   return n;
 }
 
+// Whether a stream's sendmsg/recvmsg without flags may be writev/readv:
+// no name, no ancillary data, an iovec count readv accepts. Seccomp
+// sandboxes allow read and write where they refuse sendto and recvfrom
+// (OpenSSH's pre-authentication child is killed by sendto), so the
+// plain calls are what a program's write or read becomes on the channel.
+bool plain_io(const msghdr* msg) {
+  return msg != nullptr && msg->msg_name == nullptr && msg->msg_controllen == 0 &&
+         msg->msg_iovlen <= IOV_MAX;
+}
+
 // close(2) with SO_LINGER {1, N > 0} (socket(7)): wait until the bytes
 // written and the FIN are acknowledged, or N seconds. The channel's end of
 // file brings the FIN after the last byte; TCP_INFO's state tells when it
@@ -971,7 +981,13 @@ ssize_t iopkt_sendmsg(int fd, const struct msghdr* msg, int flags) {
     return ::sendmsg(fd, msg, flags);
   }
   if (!iopkt::client::is_datagram(s)) {
-    return iopkt::client::stream_result(fd, ::sendmsg(fd, msg, flags), false);
+    // Plain writes as write(2) (see iopkt::client::plain_io).
+    bool plain = flags == 0 && iopkt::client::plain_io(msg);
+    return iopkt::client::stream_result(
+        fd,
+        plain ? ::writev(fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen))
+              : ::sendmsg(fd, msg, flags),
+        false);
   }
   return iopkt::client::dgram_sendmsg(fd, msg, flags);
 }
@@ -985,7 +1001,8 @@ ssize_t iopkt_sendto(int fd, const void* buf, size_t len, int flags, const struc
   if (!iopkt::client::is_datagram(s)) {
     // A stream's peer is fixed: Linux TCP ignores the address, and the
     // channel (a connected socketpair) would refuse one.
-    return iopkt::client::stream_result(fd, ::send(fd, buf, len, flags), false);
+    return iopkt::client::stream_result(
+        fd, flags == 0 ? ::write(fd, buf, len) : ::send(fd, buf, len, flags), false);
   }
   iovec iov{const_cast<void*>(buf), len};
   msghdr m{};
@@ -1006,6 +1023,11 @@ ssize_t iopkt_recvmsg(int fd, struct msghdr* msg, int flags) {
     return ::recvmsg(fd, msg, flags);
   }
   if (!iopkt::client::is_datagram(s)) {
+    if (flags == 0 && iopkt::client::plain_io(msg)) {
+      msg->msg_flags = 0;
+      return iopkt::client::stream_result(
+          fd, ::readv(fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen)), true);
+    }
     return iopkt::client::stream_result(fd, ::recvmsg(fd, msg, flags), true);
   }
   return iopkt::client::dgram_recvmsg(fd, s, msg, flags);
@@ -1018,7 +1040,8 @@ ssize_t iopkt_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr
     return ::recvfrom(fd, buf, len, flags, from, fromlen);
   }
   if (!iopkt::client::is_datagram(s)) {
-    ssize_t n = iopkt::client::stream_result(fd, ::recv(fd, buf, len, flags), true);
+    ssize_t n = iopkt::client::stream_result(
+        fd, flags == 0 ? ::read(fd, buf, len) : ::recv(fd, buf, len, flags), true);
     if (n >= 0 && fromlen != nullptr) {
       *fromlen = 0;  // as Linux TCP: a stream names no sender
     }

@@ -21,7 +21,6 @@
 #include "iopkt/iopkt.h"
 
 namespace iopkt::preload {
-namespace {
 
 // The stack's interfaces (all, or the one named), page by page. ENODEV for
 // a name the stack does not know, as Linux.
@@ -78,6 +77,29 @@ bool list_addrs(const char* name, std::vector<iopkt_ctl_ifaddr>* out) {
   return true;
 }
 
+// IOPKT_IFF_* (BSD values) as Linux's IFF_*, IFF_LOWER_UP included (the
+// carrier; SIOCGIFFLAGS's short drops it, as Linux's does). <net/if.h> has
+// no IFF_LOWER_UP and cannot be used with <linux/if.h>, which has.
+unsigned linux_flags(const iopkt_ctl_if_info& i) {
+  constexpr unsigned kIffLowerUp = 1u << 16;
+  unsigned f = 0;
+  bool up = (i.flags & IOPKT_IFF_UP) != 0;
+  bool carrier = i.link_up != 0 || (i.flags & (IOPKT_IFF_LOOPBACK | IOPKT_IFF_RUNNING)) != 0;
+  f |= up ? IFF_UP : 0;
+  f |= (i.flags & IOPKT_IFF_BROADCAST) != 0 ? IFF_BROADCAST : 0;
+  f |= (i.flags & IOPKT_IFF_LOOPBACK) != 0 ? IFF_LOOPBACK : 0;
+  f |= (i.flags & IOPKT_IFF_POINTOPOINT) != 0 ? IFF_POINTOPOINT : 0;
+  f |= ((i.flags & IOPKT_IFF_RUNNING) != 0 || (up && i.link_up != 0)) ? IFF_RUNNING : 0;
+  f |= (i.flags & IOPKT_IFF_NOARP) != 0 ? IFF_NOARP : 0;
+  f |= (i.flags & IOPKT_IFF_PROMISC) != 0 ? IFF_PROMISC : 0;
+  f |= (i.flags & IOPKT_IFF_ALLMULTI) != 0 ? IFF_ALLMULTI : 0;
+  f |= (i.flags & IOPKT_IFF_MULTICAST) != 0 ? IFF_MULTICAST : 0;
+  f |= up && carrier ? kIffLowerUp : 0;
+  return f;
+}
+
+namespace {
+
 void put_in(sockaddr* sa, const uint8_t* addr4) {
   sockaddr_in sin{};
   sin.sin_family = AF_INET;
@@ -90,23 +112,6 @@ void put_mask(sockaddr* sa, uint32_t prefixlen) {
   uint8_t b[4];
   memcpy(b, &m, 4);
   put_in(sa, b);
-}
-
-// IOPKT_IFF_* (BSD values) as Linux's IFF_*.
-short linux_flags(const iopkt_ctl_if_info& i) {
-  unsigned f = 0;
-  f |= (i.flags & IOPKT_IFF_UP) != 0 ? IFF_UP : 0;
-  f |= (i.flags & IOPKT_IFF_BROADCAST) != 0 ? IFF_BROADCAST : 0;
-  f |= (i.flags & IOPKT_IFF_LOOPBACK) != 0 ? IFF_LOOPBACK : 0;
-  f |= (i.flags & IOPKT_IFF_POINTOPOINT) != 0 ? IFF_POINTOPOINT : 0;
-  f |= ((i.flags & IOPKT_IFF_RUNNING) != 0 || ((i.flags & IOPKT_IFF_UP) != 0 && i.link_up != 0))
-           ? IFF_RUNNING
-           : 0;
-  f |= (i.flags & IOPKT_IFF_NOARP) != 0 ? IFF_NOARP : 0;
-  f |= (i.flags & IOPKT_IFF_PROMISC) != 0 ? IFF_PROMISC : 0;
-  f |= (i.flags & IOPKT_IFF_ALLMULTI) != 0 ? IFF_ALLMULTI : 0;
-  f |= (i.flags & IOPKT_IFF_MULTICAST) != 0 ? IFF_MULTICAST : 0;
-  return static_cast<short>(f);
 }
 
 int fail(int err) {
@@ -171,7 +176,7 @@ int ifreq_request(unsigned long request, ifreq* r) {
   }
   switch (request) {
     case SIOCGIFFLAGS:
-      r->ifr_flags = linux_flags(*info);
+      r->ifr_flags = static_cast<short>(linux_flags(*info));
       return 0;
     case SIOCGIFMTU:
       r->ifr_mtu = static_cast<int>(info->mtu);

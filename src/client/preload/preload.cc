@@ -21,6 +21,10 @@
 // first in the lookup order). A thread-local flag set around every call
 // into libiopkt sends them straight to libc.
 //
+// Seccomp: once the program put itself under a filter (prctl, interposed),
+// a TCP socket's read/write/readv/writev are libc's plain calls on the
+// channel: the filter may kill the process on anything else (sshd's).
+//
 // Inherited sockets: after exec the table is empty. A descriptor that was
 // an unnamed AF_UNIX socket at start-up may be a stack channel; it is a
 // candidate, and the first interposed call on it asks the stack once
@@ -39,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -86,7 +91,20 @@ RealFn r_socket{"socket"}, r_bind{"bind"}, r_connect{"connect"}, r_listen{"liste
     r_recv{"recv"}, r_recvfrom{"recvfrom"}, r_recvmsg{"recvmsg"}, r_sendmmsg{"sendmmsg"},
     r_recvmmsg{"recvmmsg"}, r_read{"read"}, r_write{"write"}, r_readv{"readv"}, r_writev{"writev"},
     r_close{"close"}, r_dup{"dup"}, r_dup2{"dup2"}, r_dup3{"dup3"}, r_fcntl{"fcntl"},
-    r_fcntl64{"fcntl64"}, r_ioctl{"ioctl"}, r_close_range{"close_range"}, r_closefrom{"closefrom"};
+    r_fcntl64{"fcntl64"}, r_ioctl{"ioctl"}, r_close_range{"close_range"}, r_closefrom{"closefrom"},
+    r_prctl{"prctl"};
+
+// Set once this process put itself under a seccomp filter (prctl
+// PR_SET_SECCOMP: sshd's pre-authentication child). Such a filter allows
+// read and write but may kill the process on any other call libiopkt
+// would make (socket, sendmsg for a control request at a stream's end of
+// file); from then on a TCP socket's read, write, readv and writev are the
+// plain calls on its channel, an end of file stays one.
+std::atomic<bool> g_sandboxed{false};
+
+bool sandboxed_stream(int type) {
+  return type == SOCK_STREAM && g_sandboxed.load(std::memory_order_relaxed);
+}
 
 void clear_candidate(int fd) {
   if (fd >= 0 && fd < kCandFds) {
@@ -175,6 +193,8 @@ __attribute__((constructor)) void preload_init() {
 }
 
 }  // namespace
+
+bool passthrough() { return g_passthrough; }
 
 bool stack_socket(int fd, int* type) {
   if (t_inside != 0 || fd < 0) {
@@ -515,7 +535,8 @@ int recvmmsg(int fd, struct mmsghdr* v, unsigned int n, int flags, struct timesp
 }
 
 ssize_t read(int fd, void* buf, size_t len) {
-  if (stack_socket(fd, nullptr)) {
+  int type = 0;
+  if (stack_socket(fd, &type) && !ip::sandboxed_stream(type)) {
     if (len == 0) {
       return 0;  // as Linux's sockets: no datagram consumed, no error reported
     }
@@ -526,7 +547,8 @@ ssize_t read(int fd, void* buf, size_t len) {
 }
 
 ssize_t write(int fd, const void* buf, size_t len) {
-  if (stack_socket(fd, nullptr)) {
+  int type = 0;
+  if (stack_socket(fd, &type) && !ip::sandboxed_stream(type)) {
     Inside in;
     return iopkt_send(fd, buf, len, 0);
   }
@@ -534,7 +556,8 @@ ssize_t write(int fd, const void* buf, size_t len) {
 }
 
 ssize_t readv(int fd, const struct iovec* iov, int n) {
-  if (stack_socket(fd, nullptr)) {
+  int type = 0;
+  if (stack_socket(fd, &type) && !ip::sandboxed_stream(type)) {
     if (n < 0 || n > UIO_MAXIOV) {
       errno = EINVAL;
       return -1;
@@ -549,7 +572,8 @@ ssize_t readv(int fd, const struct iovec* iov, int n) {
 }
 
 ssize_t writev(int fd, const struct iovec* iov, int n) {
-  if (stack_socket(fd, nullptr)) {
+  int type = 0;
+  if (stack_socket(fd, &type) && !ip::sandboxed_stream(type)) {
     if (n < 0 || n > UIO_MAXIOV) {
       errno = EINVAL;
       return -1;
@@ -685,6 +709,23 @@ int ioctl(int fd, unsigned long request, ...) noexcept {
     }
   }
   return real<int (*)(int, unsigned long, ...)>(ip::r_ioctl)(fd, request, arg);
+}
+
+// prctl's arguments after the first are unsigned longs by option; glibc's
+// own prctl reads four, as here.
+int prctl(int option, ...) noexcept {
+  va_list ap;
+  va_start(ap, option);
+  unsigned long a2 = va_arg(ap, unsigned long);
+  unsigned long a3 = va_arg(ap, unsigned long);
+  unsigned long a4 = va_arg(ap, unsigned long);
+  unsigned long a5 = va_arg(ap, unsigned long);
+  va_end(ap);
+  int r = real<int (*)(int, ...)>(ip::r_prctl)(option, a2, a3, a4, a5);
+  if (r == 0 && option == PR_SET_SECCOMP) {
+    ip::g_sandboxed.store(true, std::memory_order_relaxed);
+  }
+  return r;
 }
 
 }  // extern "C"

@@ -45,3 +45,25 @@ bool stack_socket(int fd, int* type);
 bool interface_ioctl(int fd, unsigned long request, void* arg, int* result);
 
 }  // namespace iopkt::preload
+
+// --- The stack's interfaces: ifreq.cc's lists, also ifaddrs.cc's ------------
+#include <vector>
+
+#include "iopkt/control.h"
+
+namespace iopkt::preload {
+
+// Whether this process keeps the kernel's sockets: an io-pkt started under
+// iopkt-run (preload.cc).
+bool passthrough();
+
+// The stack's interfaces (all, or the one named; ENODEV for a name it does
+// not know) and the IPv4 addresses of interface `name` ("" = all), in the
+// stack's order. False with errno set when the stack cannot be asked.
+bool list_ifs(const char* name, std::vector<iopkt_ctl_if_info>* out);
+bool list_addrs(const char* name, std::vector<iopkt_ctl_ifaddr>* out);
+
+// An interface's IOPKT_IFF_* and carrier as Linux's IFF_* (IFF_LOWER_UP too).
+unsigned linux_flags(const iopkt_ctl_if_info& i);
+
+}  // namespace iopkt::preload
