@@ -1223,7 +1223,7 @@ void Manager::deliver_socket_events_locked() {
       continue;
     }
     if (it->second->stream) {
-      stream_service_locked(*it->second, 0);
+      stream_service_locked(*it->second, 0, true);
     } else {
       pump_to_client_locked(*it->second);
     }

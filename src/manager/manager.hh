@@ -100,7 +100,9 @@ class Manager : private IfDriverHooks, public ControlContext {
   static uint64_t channel_event_key(int fd);
   // stream channels (stream_channel.cc)
   Result<int, Errno> make_stream_channel_locked(SocketId so);
-  void stream_service_locked(Channel& ch, uint32_t events);
+  // `events`: what epoll reported; 0 for any other call. `socket_wake`:
+  // called for the socket's own wake-up (deliver_socket_events_locked).
+  void stream_service_locked(Channel& ch, uint32_t events, bool socket_wake = false);
   void stream_listener_locked(Channel& ch, uint32_t events);
   void stream_connect_done_locked(Channel& ch);
   void stream_set_interest_locked(Channel& ch, uint32_t events);

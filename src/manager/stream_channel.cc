@@ -291,7 +291,7 @@ void Manager::stream_listener_locked(Channel& ch, uint32_t ev) {
 
 // Moves what can move, both ways, then arms the events that let the rest
 // move. `ev` is what epoll reported (0 when the socket woke us).
-void Manager::stream_service_locked(Channel& ch, uint32_t ev) {
+void Manager::stream_service_locked(Channel& ch, uint32_t ev, bool socket_wake) {
   if (ch.fd < 0) {
     return;
   }
@@ -331,7 +331,15 @@ void Manager::stream_service_locked(Channel& ch, uint32_t ev) {
   auto can_take = [&] {
     return !ch.client_wr_done && (ch.filler > 0 || dead || (st->connected && st->writable > 0));
   };
-  for (int i = 0; i < kStreamReadsPerWake && can_take(); ++i) {
+  // The socket's wake-up (bytes received, or room to send) while epoll
+  // watches the client's end for bytes: epoll (level-triggered) reports
+  // them, so reading now would only find the end empty — a read and a
+  // SIOCATMARK for nothing on every received segment (issue 8). Room to
+  // send matters when epoll does not watch: TCP had none. A connection
+  // that died reads (and drops) the client's bytes at once, as before.
+  const bool epoll_reports_bytes =
+      socket_wake && !dead && ch.registered && (ch.events & EPOLLIN) != 0;
+  for (int i = 0; i < kStreamReadsPerWake && !epoll_reports_bytes && can_take(); ++i) {
     size_t want = stream_buf_.size();
     if (ch.filler > 0) {
       want = std::min(want, ch.filler);
@@ -385,8 +393,15 @@ void Manager::stream_service_locked(Channel& ch, uint32_t ev) {
     }
     st = now;
     dead = has_peer && st->state == TcpFsmState::kClosed;
-    if (got < want) {
-      break;  // drained, or stopped at a mark: epoll reports the rest
+    // A short read: drained, or stopped at a mark, and epoll reports the
+    // rest — unless the client wrote its last bytes and shut or closed its
+    // end in the same wake-up: then read on to the end of file now. A
+    // hung-up end leaves the epoll set (below), so nothing would report
+    // the end of file until TCP's next wake-up, the peer's ACK of these
+    // bytes, which the peer may delay (40 ms here, up to 500 ms by RFC
+    // 9293 §3.8.6.3): the FIN of every write-then-close waited for it.
+    if (got < want && !ch.client_gone && (ev & EPOLLRDHUP) == 0) {
+      break;
     }
   }
   if (ch.client_wr_done) {
@@ -463,6 +478,14 @@ void Manager::stream_service_locked(Channel& ch, uint32_t ev) {
   // Over both ways, or the connection is dead and its bytes delivered:
   // finished (or, when the client is gone, closed).
   if ((dead && ch.wr_done) || (ch.wr_done && ch.client_wr_done)) {
+    if (!ch.client_gone && hung_up(ch.fd) && !client_end_alive(ch.client_ino)) {
+      // The client read our end of file, then closed: its close looks
+      // like a shutdown both ways from here (our end was shut already), so
+      // ask once now rather than leave the socket, and its port, to the
+      // once-a-second sweep — a client opening thousands of connections a
+      // second ran out of ports behind it (issue 8).
+      ch.client_gone = true;
+    }
     if (ch.client_gone) {
       close_channel_locked(ch);
     } else {
