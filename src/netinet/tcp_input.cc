@@ -645,10 +645,14 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
   if (tp.state == TcpFsmState::kTimeWait && seg.has(kTcpSyn) && !seg.has(kTcpAck) &&
       !seg.has(kTcpRst)) {
     // RFC 6191 §2 (and RFC 9293 §3.6.1 for the sequence rule): a new SYN
-    // may end TIME-WAIT when its timestamp, or else its sequence number,
-    // is beyond the old incarnation's.
-    bool newer = tp.ts_ok && seg.opts.timestamp ? ts_lt(tp.ts_recent, seg.opts.timestamp->val)
-                                                : seg.seq > tp.rcv_nxt;
+    // may end TIME-WAIT when its timestamp is beyond the old incarnation's,
+    // or equal to it with a sequence number beyond (a port reused within
+    // the same millisecond: TSval's offset is per 4-tuple), or, without
+    // timestamps, when its sequence number is beyond.
+    bool newer = tp.ts_ok && seg.opts.timestamp
+                     ? ts_lt(tp.ts_recent, seg.opts.timestamp->val) ||
+                           (tp.ts_recent == seg.opts.timestamp->val && seg.seq > tp.rcv_nxt)
+                     : seg.seq > tp.rcv_nxt;
     TcpCb* lp = newer ? tcp_lookup_listener(stack, seg.dst, seg.dport) : nullptr;
     if (lp != nullptr) {
       ++t.stat.twreuse;

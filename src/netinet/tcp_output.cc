@@ -473,6 +473,15 @@ static void tcp_output_segs(Stack& stack, TcpCb& tp) noexcept {
           win_update = true;
         }
       }
+      // An ACK is being delayed and the peer may still send two segments:
+      // that ACK (at the peer's next segment, RFC 5681 §4.2, or the timer)
+      // carries the window, as does an answer sent meanwhile — which in
+      // request/response is what comes next. An update now would be one
+      // more segment per request (FreeBSD's tcp_output skips it as well
+      // while TF_DELACK is set). A closing window is still updated at once.
+      if (win_update && tp.delack_pending && offered >= 2u * tp.t_maxseg) {
+        win_update = false;
+      }
     }
     if (!send && !win_update && !tp.ack_now) {
       // Data waits for a window — closed, or too small for the rules

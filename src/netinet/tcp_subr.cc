@@ -182,7 +182,7 @@ void tcp_hash_insert(Stack& stack, TcpCb& tp) {
   tp.in_hash = true;
 }
 
-void tcp_port_insert(Stack& stack, TcpCb& tp) { stack.tcp.by_port[tp.lport].push_back(&tp); }
+void tcp_port_insert(Stack& stack, TcpCb& tp) { stack.tcp.by_port[tp.lport].insert(&tp); }
 
 TcpCb* tcp_lookup(Stack& stack, InAddr src, uint16_t sport, InAddr dst, uint16_t dport) {
   auto it = stack.tcp.conns.find(TcpKey{dst.v, src.v, dport, sport});
@@ -190,8 +190,8 @@ TcpCb* tcp_lookup(Stack& stack, InAddr src, uint16_t sport, InAddr dst, uint16_t
 }
 
 TcpCb* tcp_lookup_listener(Stack& stack, InAddr dst, uint16_t dport) {
-  auto it = stack.tcp.by_port.find(dport);
-  if (it == stack.tcp.by_port.end()) {
+  auto it = stack.tcp.listeners.find(dport);
+  if (it == stack.tcp.listeners.end()) {
     return nullptr;
   }
   TcpCb* wild = nullptr;
@@ -436,6 +436,12 @@ void tcp_close(Stack& stack, TcpCb& tp) {
     tp.listener = nullptr;
   }
   if (was_listening) {
+    if (auto l = t.listeners.find(tp.lport); l != t.listeners.end()) {
+      std::erase(l->second, &tp);
+      if (l->second.empty()) {
+        t.listeners.erase(l);
+      }
+    }
     // Connections nobody accepted die with their listener (BSD soclose
     // aborts so_q0 and so_q), each with a RST to its peer.
     std::vector<TcpCb*> children(tp.syn_q.begin(), tp.syn_q.end());
@@ -455,7 +461,7 @@ void tcp_close(Stack& stack, TcpCb& tp) {
   if (tp.lport != 0) {
     auto it = t.by_port.find(tp.lport);
     if (it != t.by_port.end()) {
-      std::erase(it->second, &tp);
+      it->second.erase(&tp);
       if (it->second.empty()) {
         t.by_port.erase(it);
       }
@@ -614,6 +620,7 @@ void tcp_destroy_all(Stack& stack) noexcept {
   TcpState& t = stack.tcp;
   t.conns.clear();
   t.by_port.clear();
+  t.listeners.clear();
   t.graveyard.clear();
   t.pmtu_cache.clear();
   t.mem_used = 0;

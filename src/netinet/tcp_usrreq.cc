@@ -224,6 +224,9 @@ Result<void, Errno> tcp_listen(Stack& stack, Socket& so, int backlog) {
   }
   // Linux: the backlog is cut to somaxconn; 0 or less still admits one.
   tp->backlog = static_cast<int>(std::clamp<int64_t>(backlog, 1, stack.tcp.somaxconn));
+  if (tp->state != TcpFsmState::kListen) {
+    stack.tcp.listeners[tp->lport].push_back(tp);  // out again in tcp_close
+  }
   tp->state = TcpFsmState::kListen;
   return {};
 }

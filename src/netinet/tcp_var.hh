@@ -17,6 +17,7 @@
 #include <optional>
 #include <span>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -315,9 +316,15 @@ struct TcpKeyHash {
 struct TcpState {
   TcpStat stat;
   std::unordered_map<TcpCb*, std::unique_ptr<TcpCb>> cbs;
-  std::unordered_map<TcpKey, TcpCb*, TcpKeyHash> conns;       // connected 4-tuples
-  std::unordered_map<uint16_t, std::vector<TcpCb*>> by_port;  // every cb with a local port
-  std::vector<std::unique_ptr<TcpCb>> graveyard;              // closed, freed at a safe point
+  std::unordered_map<TcpKey, TcpCb*, TcpKeyHash> conns;  // connected 4-tuples
+  // Every cb with a local port. A set: a busy server port holds tens of
+  // thousands of TIME-WAITs, each leaving it in turn (issue 8).
+  std::unordered_map<uint16_t, std::unordered_set<TcpCb*>> by_port;
+  // The cbs in LISTEN, by local port: what a SYN looks for. by_port also
+  // holds every connection on the port, TIME-WAITs included — tens of
+  // thousands on a busy server port, too many to scan per SYN (issue 8).
+  std::unordered_map<uint16_t, std::vector<TcpCb*>> listeners;
+  std::vector<std::unique_ptr<TcpCb>> graveyard;  // closed, freed at a safe point
 
   // RFC 6528: the secret of the ISN function, drawn on first use.
   std::array<std::byte, 32> isn_secret{};
