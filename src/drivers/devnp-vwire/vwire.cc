@@ -287,7 +287,7 @@ class Vwire : public drivers::SoftcBase {
     return hdr_->side[1 - side_].attached.load(std::memory_order_acquire) != 0;
   }
   void ring_peer();
-  void drain_bells();
+  void drain_bells(bool all);  // all: to the end, strays included
   void service_timer();
   uint32_t read_ring(iopkt_pkt* out, uint32_t max);
   bool ring_put(const uint8_t* data, uint32_t len);
@@ -594,10 +594,18 @@ void Vwire::ring_peer() {
   }
 }
 
-void Vwire::drain_bells() {
+void Vwire::drain_bells(bool all) {
   char buf[16];
   int k = 0;
-  while (k < kBellDrainMax && recv(bell_fd_, buf, sizeof buf, MSG_DONTWAIT) >= 0) {
+  // The producers count their bytes before sending them: reading that many
+  // spares the recv that would find the socket empty — one syscall per
+  // wake-up (issue 8). A byte counted but not sent yet, or a stray one,
+  // keeps rx_fd readable and is read at the next call (`all`).
+  int want = kBellDrainMax;
+  if (!all) {
+    want = std::min(want, rx_ring_->bells.load(std::memory_order_relaxed));
+  }
+  while (k < want && recv(bell_fd_, buf, sizeof buf, MSG_DONTWAIT) >= 0) {
     ++k;
   }
   if (k > 0) {
@@ -856,7 +864,7 @@ int Vwire::rx_burst(uint32_t q, iopkt_pkt* pkts, uint32_t n) {
   }
   bool drained = false;
   if (rx_ring_->bells.load(std::memory_order_relaxed) > 0) {
-    drain_bells();
+    drain_bells(false);
     drained = true;
   }
   update_link_state();
@@ -892,7 +900,7 @@ int Vwire::rx_burst(uint32_t q, iopkt_pkt* pkts, uint32_t n) {
   }
   if (got == 0 && !drained) {
     // Called for nothing: make sure a stray byte cannot keep rx_fd readable.
-    drain_bells();
+    drain_bells(true);
   }
   return static_cast<int>(got);
 }
