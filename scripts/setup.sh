@@ -13,6 +13,7 @@ packages=(
   openssh-server netcat-openbsd                 # more of them: sshd/ssh and nc over io-pkt
   dnsmasq-base bind9-dnsutils                   # a DNS server on the Linux side, dig
   nftables ethtool                              # fault injection and offloads in the interop tests
+  liblwip-dev                                   # lwIP's side of bench/run.sh's user-space peers
 )
 
 missing=()
