@@ -344,18 +344,15 @@ extern "C" {
 
 int socket(int domain, int type, int protocol) noexcept {
   if (t_inside == 0 && !ip::g_passthrough) {
-    if (domain == AF_INET) {
+    if (domain == AF_INET || domain == AF_INET6) {
+      // Both are the stack's. One without IPv6 sockets (io-pkt-v4-hc, and
+      // -v6-hc until it carries them) answers EAFNOSUPPORT, so programs
+      // that try IPv6 first fall back to IPv4 rather than reach the
+      // kernel's network behind the stack's back.
       Inside in;
       int fd = iopkt_socket(domain, type, protocol);
       ip::clear_candidate(fd);
       return fd;
-    }
-    if (domain == AF_INET6) {
-      // IPv6 sockets are not carried yet (another issue). Refusing them
-      // makes programs that try IPv6 first fall back to IPv4, rather than
-      // reach the kernel's network behind the stack's back.
-      errno = EAFNOSUPPORT;
-      return -1;
     }
   }
   int fd = real<decltype(&::socket)>(ip::r_socket)(domain, type, protocol);
