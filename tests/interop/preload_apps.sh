@@ -19,6 +19,7 @@
 # them); every run is bounded by a timeout. sshd runs only inside the
 # test's namespaces, with a configuration, keys and pid file of its own.
 source "$(dirname "$0")/lib.sh"
+it_need_plain_build
 
 if ! command -v iopkt-run >/dev/null || ! command -v curl >/dev/null; then
   echo "SKIP: iopkt-run or curl missing"

@@ -26,6 +26,7 @@
 #   6. dnsmasq's log shows every query came from 192.0.2.2 (the stack),
 #      and the stack's UDP and TCP counters grew.
 source "$(dirname "$0")/lib.sh"
+it_need_plain_build
 
 need() {
   local c

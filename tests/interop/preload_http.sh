@@ -17,6 +17,7 @@
 # bounded by a timeout. The programs over io-pkt run inside "st" as well,
 # so that a socket the preload let through would find no network there.
 source "$(dirname "$0")/lib.sh"
+it_need_plain_build
 
 need() {
   local c
