@@ -42,6 +42,11 @@ urgent_pair() {
   while [[ $1 != -- ]]; do srv+=("$1"); shift; done
   shift
   cli=("$@")
+  # The last pair's files go first: the redirections below truncate them
+  # only once the background job runs, and wait_line must not find the
+  # last server's "listening" line meanwhile (a client that connected
+  # before its server listened was refused, seen under load).
+  rm -f "$it_work/srv.out" "$it_work/srv.err" "$it_work/cli.out" "$it_work/cli.err"
   "${srv[@]}" >"$it_work/srv.out" 2>"$it_work/srv.err" &
   local spid=$!
   it_pids+=("$spid")
