@@ -181,6 +181,8 @@ TcpCb* tcp_syn_child(Stack& stack, TcpCb& lp, const TcpSegment& seg, const TcpSe
   tp->keepidle = lp.keepidle;
   tp->keepintvl = lp.keepintvl;
   tp->keepcnt = lp.keepcnt;
+  tp->user_timeout_ms = lp.user_timeout_ms;  // tcp(7): inherited by accept
+  tp->cork = lp.cork;
   // The options offered back: the listener's, if the net.inet.tcp knobs
   // still allow them now (Linux reads its sysctls when the SYN comes).
   tp->req_ws = lp.req_ws && t.do_ws != 0;
@@ -199,6 +201,25 @@ TcpCb* tcp_syn_child(Stack& stack, TcpCb& lp, const TcpSegment& seg, const TcpSe
   tcp_port_insert(stack, *tp);
   return tp;
 }
+
+}  // namespace
+
+void tcp_accept_ready(Stack& stack, TcpCb& tp) {
+  TcpCb* lp = tp.listener;
+  tp.deferred = false;
+  tp.defer_timer.stop();
+  if (lp == nullptr) {
+    return;
+  }
+  std::erase(lp->syn_q, &tp);
+  lp->accept_q.push_back(&tp);
+  ++stack.tcp.stat.accepts;
+  if (lp->so != nullptr) {
+    stack.so_wakeup(*lp->so);  // readable: a connection to accept
+  }
+}
+
+namespace {
 
 // RFC 4987 §3.6: an ACK at a listener, with no embryo for it, may return
 // one of our SYN cookies: SEG.ACK - 1 is the cookie, SEG.SEQ - 1 the
@@ -337,6 +358,7 @@ Disposition tcp_input_syn_sent(Stack& stack, TcpCb& tp, TcpSegment& seg) {
   tcp_syn_options(stack, tp, seg);
   if (ack_ok) {
     tp.snd_una = seg.ack;
+    tp.unacked_since = stack.now();  // TCP_USER_TIMEOUT counts from progress
     if (tp.snd_nxt < tp.snd_una) {
       tp.snd_nxt = tp.snd_una;
     }
@@ -799,11 +821,15 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
     ++t.stat.connects;
     tcp_keep_start(stack, tp);
     if (TcpCb* lp = tp.listener) {
-      std::erase(lp->syn_q, &tp);
-      lp->accept_q.push_back(&tp);
-      ++t.stat.accepts;
-      if (lp->so != nullptr) {
-        stack.so_wakeup(*lp->so);  // readable: a connection to accept
+      if (lp->defer_accept > 0 && seg.len == 0 && !seg.has(kTcpFin)) {
+        // tcp(7) TCP_DEFER_ACCEPT: a bare ACK does not make the connection
+        // acceptable; its first data (or FIN) does, or the end of the
+        // period (Linux then accepts it on the peer's next ACK).
+        ++t.stat.deferaccept;
+        tp.deferred = true;
+        tp.defer_timer.reset(std::chrono::seconds(lp->defer_accept));
+      } else {
+        tcp_accept_ready(stack, tp);
       }
     } else {
       tcp_wakeup(stack, tp);
@@ -863,6 +889,7 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
       }
     }
     tp.snd_una = seg.ack;
+    tp.unacked_since = stack.now();  // TCP_USER_TIMEOUT counts from progress
     if (tp.snd_nxt < tp.snd_una) {
       tp.snd_nxt = tp.snd_una;
     }
@@ -939,6 +966,7 @@ Disposition tcp_input_synchronized(Stack& stack, TcpCb& tp, TcpSegment& seg) {
     if (opened) {
       tp.persist_timer.stop();
       tp.persist_shift = 0;
+      tp.zwnd_since.reset();
     }
   }
   if (ours_fin_acked) {

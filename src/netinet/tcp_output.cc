@@ -221,6 +221,9 @@ uint32_t tcp_rcv_window(Stack& stack, const TcpCb& tp) {
   uint32_t sum = in_cksum_add_mbuf(in_pseudo_sum(tp.laddr, tp.faddr, kIpProtoTcp, len), m, 0, len);
   tcp_store_checksum(h, in_cksum_finish(sum));
   ++t.stat.sndtotal;
+  if ((data_len > 0 || (flags & kTcpFin)) && tp.snd_una == tp.snd_max) {
+    tp.unacked_since = stack.now();  // TCP_USER_TIMEOUT: data outstanding from now
+  }
   if (flags & kTcpAck) {
     tp.last_ack_sent = tp.rcv_nxt;
     // Whatever window this segment offers is now promised.
@@ -312,6 +315,7 @@ bool tcp_send_range(Stack& stack, TcpCb& tp, TcpSeq seq, uint32_t len, bool rexm
   if (!tp.rexmt_timer.pending()) {
     tp.persist_timer.stop();
     tp.persist_shift = 0;
+    tp.zwnd_since.reset();
     tcp_set_rexmt(stack, tp);
   }
   return true;
@@ -440,12 +444,22 @@ static void tcp_output_segs(Stack& stack, TcpCb& tp) noexcept {
                tp.state != TcpFsmState::kTimeWait && tp.snd_nxt + len == fin_seq &&
                off + len <= win + 1 && !sack_recovery;
     bool send = false;
+    bool cork_held = false;
     if (len > 0) {
       bool last = off + len == tp.snd_cc;
       if (len == segsize) {
         send = true;
-      } else if (last && (tp.nodelay || tp.snd_nxt == tp.snd_una)) {
-        send = true;  // Nagle: a short segment only when nothing is in flight
+      } else if (last && tp.cork && !tp.cork_flush) {
+        // tcp(7) TCP_CORK: no partial segment, whatever TCP_NODELAY says;
+        // as Linux (tcp_nagle_test), retransmissions, urgent data and the
+        // FIN (below) still go.
+        send =
+            tp.snd_nxt < tp.snd_max || tp.sws_override || (tp.snd_urgent && tp.snd_up > tp.snd_nxt);
+        cork_held = !send;
+      } else if (last && (tp.nodelay || tp.cork_flush || tp.snd_nxt == tp.snd_una)) {
+        // Nagle: a short segment only when nothing is in flight. Uncorking
+        // (or the cork's ceiling) sends what was held at once (tcp(7)).
+        send = true;
       } else if (tp.max_sndwnd > 0 && len >= tp.max_sndwnd / 2) {
         send = true;
       } else if (tp.snd_nxt < tp.snd_max) {
@@ -458,6 +472,15 @@ static void tcp_output_segs(Stack& stack, TcpCb& tp) noexcept {
     }
     if (fin) {
       send = true;
+      cork_held = false;
+    }
+    if (cork_held) {
+      // The cork holds it at most kTcpCorkMax (tcp(7)); an ACK owed now
+      // goes without it.
+      len = 0;
+      if (!tp.cork_timer.pending()) {
+        tp.cork_timer.reset(kTcpCorkMax);
+      }
     }
     bool win_update = false;
     if (!send && user_read && !tp.cant_rcv && !tp.fin_received) {
@@ -484,6 +507,10 @@ static void tcp_output_segs(Stack& stack, TcpCb& tp) noexcept {
       }
     }
     if (!send && !win_update && !tp.ack_now) {
+      if (cork_held) {
+        return;
+      }
+      tp.cork_timer.stop();
       // Data waits for a window — closed, or too small for the rules
       // above with nothing in flight to bring an ACK: make sure a timer
       // probes it (BSD tcp_output's setpersist; RFC 9293 §3.8.6.2.1's
@@ -542,6 +569,7 @@ static void tcp_output_segs(Stack& stack, TcpCb& tp) noexcept {
     if ((len > 0 || fin) && !tp.rexmt_timer.pending()) {
       tp.persist_timer.stop();
       tp.persist_shift = 0;
+      tp.zwnd_since.reset();
       tcp_set_rexmt(stack, tp);
     }
     if (len == 0) {

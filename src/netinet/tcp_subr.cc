@@ -26,6 +26,8 @@ std::span<const TcpCounterInfo> tcpstat_fields() {
       {"conndrops", &TcpStat::conndrops},
       {"closed", &TcpStat::closed},
       {"timeoutdrop", &TcpStat::timeoutdrop},
+      {"usertimeoutdrop", &TcpStat::usertimeoutdrop},
+      {"deferaccept", &TcpStat::deferaccept},
       {"listendrop", &TcpStat::listendrop},
       {"twreuse", &TcpStat::twreuse},
       {"syncookies_sent", &TcpStat::syncookies_sent},
@@ -388,6 +390,10 @@ size_t tcp_snd_space(const Stack& stack, const TcpCb& tp) {
 }
 
 void tcp_wakeup(Stack& stack, TcpCb& tp) {
+  if (tp.deferred && (tp.rcv_cc > 0 || tp.fin_received)) {
+    tcp_accept_ready(stack, tp);  // TCP_DEFER_ACCEPT: data (or the end) came
+    return;
+  }
   if (tp.so != nullptr) {
     stack.so_wakeup(*tp.so);
   } else if (tp.listener != nullptr && tp.listener->so != nullptr) {

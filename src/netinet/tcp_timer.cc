@@ -2,8 +2,10 @@
 // clock (BSD tcp_timer.c): retransmission (RFC 6298, with Karn and
 // exponential back-off), persist (zero-window probes, RFC 9293 §3.8.6.1),
 // delayed ACK (RFC 9293 §3.8.6.3), 2*MSL (TIME_WAIT, RFC 9293 §3.4.2;
-// also the orphaned FIN_WAIT_2 limit, as Linux tcp_fin_timeout) and
-// keepalive (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6).
+// also the orphaned FIN_WAIT_2 limit, as Linux tcp_fin_timeout),
+// keepalive (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6), TCP_CORK's ceiling and
+// TCP_DEFER_ACCEPT's period (tcp(7)); TCP_USER_TIMEOUT (RFC 5482) bounds
+// the retransmission, persist and keepalive give-ups.
 //
 // RTO floor: 200 ms as Linux (TCP_RTO_MIN), not RFC 6298 §2.4's 1 s, so
 // that losses on fast links recover as quickly as the Linux peers we are
@@ -33,13 +35,37 @@ Duration tcp_backoff(Stack& stack, Duration base, int shift) {
   return std::min(d, max);
 }
 
+// TCP_USER_TIMEOUT (RFC 5482 §3, tcp(7)): how much of the user's timeout
+// is left of what began at `since`; nullopt when none is set.
+std::optional<Duration> tcp_user_timeout_left(Stack& stack, const TcpCb& tp, Instant since) {
+  if (tp.user_timeout_ms == 0) {
+    return std::nullopt;
+  }
+  Duration left = ms(tp.user_timeout_ms) - (stack.now() - since);
+  return std::max(left, Duration{0});
+}
+
+// Drop with ETIMEDOUT and a RST, as the retry limits do (Linux tcp_write_err).
+void tcp_user_timeout_drop(Stack& stack, TcpCb& tp) {
+  ++stack.tcp.stat.usertimeoutdrop;
+  tcp_drop(stack, tp, tcp_timeout_errno(tp), true);
+}
+
 void tcp_timer_rexmt(Stack& stack, TcpCb& tp) {
   tcp_gc(stack);
   TcpState& t = stack.tcp;
   ++t.stat.rexmttimeo;
   bool syn_state = tp.state == TcpFsmState::kSynSent || tp.state == TcpFsmState::kSynReceived;
-  int64_t limit = syn_state ? t.syn_retries : t.data_retries;
-  if (++tp.rxtshift > limit) {
+  // RFC 5482 §3 / tcp(7): with TCP_USER_TIMEOUT, the time data stays
+  // unacknowledged decides, instead of the number of retransmissions
+  // (Linux retransmits_timed_out). The handshake keeps its SYN retries.
+  if (!syn_state && tp.user_timeout_ms > 0) {
+    if (tcp_user_timeout_left(stack, tp, tp.unacked_since) == Duration{0}) {
+      tcp_user_timeout_drop(stack, tp);
+      return;
+    }
+    ++tp.rxtshift;
+  } else if (++tp.rxtshift > (syn_state ? t.syn_retries : t.data_retries)) {
     ++t.stat.timeoutdrop;
     // A handshake that timed out goes silently; an established
     // connection tells its peer with a RST (BSD tcp_drop).
@@ -72,6 +98,7 @@ void tcp_timer_persist(Stack& stack, TcpCb& tp) {
   tcp_gc(stack);
   ++stack.tcp.stat.persisttimeo;
   if (tp.snd_wnd > 0) {
+    tp.zwnd_since.reset();
     // A window is open but too small for the sender's SWS avoidance: send
     // what fits now (RFC 9293 §3.8.6.2.1, override timeout); the
     // retransmission timer watches it from here.
@@ -81,6 +108,12 @@ void tcp_timer_persist(Stack& stack, TcpCb& tp) {
     if (tp.snd_nxt == tp.snd_una && tp.snd_cc > 0) {
       tcp_setpersist(stack, tp);  // nothing went (cwnd): try again later
     }
+    return;
+  }
+  // TCP_USER_TIMEOUT also bounds how long data waits for a closed window,
+  // answered probes or not (tcp(7); Linux tcp_probe_timer).
+  if (tp.zwnd_since && tcp_user_timeout_left(stack, tp, *tp.zwnd_since) == Duration{0}) {
+    tcp_user_timeout_drop(stack, tp);
     return;
   }
   // A peer that answers keeps a zero window open as long as it likes
@@ -142,7 +175,13 @@ void tcp_timer_keep(Stack& stack, TcpCb& tp) {
     return;
   }
   ++t.stat.keeptimeo;
-  if (tp.keep_probes >= tcp_keepcnt(stack, tp)) {
+  // tcp(7): TCP_USER_TIMEOUT overrides TCP_KEEPCNT: the connection is given
+  // up once a probe went unanswered and the peer has been silent that long
+  // (Linux tcp_keepalive_timer).
+  const bool expired = tp.user_timeout_ms > 0
+                           ? tp.keep_probes > 0 && quiet >= ms(tp.user_timeout_ms)
+                           : tp.keep_probes >= tcp_keepcnt(stack, tp);
+  if (expired) {
     ++t.stat.keepdrops;
     tcp_drop(stack, tp, tcp_timeout_errno(tp), true);
     return;
@@ -154,6 +193,23 @@ void tcp_timer_keep(Stack& stack, TcpCb& tp) {
   tcp_send_ctl(stack, tp, tp.snd_una - 1, tp.rcv_nxt, kTcpAck);
   ++tp.keep_probes;
   tp.keep_timer.reset(tcp_keepintvl(stack, tp));
+}
+
+// TCP_CORK's ceiling (tcp(7)): the partial segment held this long goes.
+void tcp_timer_cork(Stack& stack, TcpCb& tp) {
+  tcp_gc(stack);
+  tp.cork_flush = true;
+  tcp_output(stack, tp);
+  tp.cork_flush = false;
+}
+
+// TCP_DEFER_ACCEPT's period ended without data: the connection may be
+// accepted now (Linux would on the peer's answer to a last SYN,ACK).
+void tcp_timer_defer(Stack& stack, TcpCb& tp) {
+  tcp_gc(stack);
+  if (tp.deferred) {
+    tcp_accept_ready(stack, tp);
+  }
 }
 
 void tcp_timer_2msl(Stack& stack, TcpCb& tp) {
@@ -174,6 +230,8 @@ void tcp_timers_init(Stack& stack, TcpCb& tp) {
   tp.delack_timer.set_handler([s, p] { tcp_timer_delack(*s, *p); });
   tp.twait_timer.set_handler([s, p] { tcp_timer_2msl(*s, *p); });
   tp.keep_timer.set_handler([s, p] { tcp_timer_keep(*s, *p); });
+  tp.cork_timer.set_handler([s, p] { tcp_timer_cork(*s, *p); });
+  tp.defer_timer.set_handler([s, p] { tcp_timer_defer(*s, *p); });
 }
 
 Duration tcp_keepidle(const Stack& stack, const TcpCb& tp) {
@@ -205,7 +263,15 @@ void tcp_keepalive_changed(Stack& stack, Socket& so) {
 }
 
 void tcp_set_rexmt(Stack& stack, TcpCb& tp) {
-  tp.rexmt_timer.reset(tcp_backoff(stack, tp.rto, tp.rxtshift));
+  Duration d = tcp_backoff(stack, tp.rto, tp.rxtshift);
+  // The timer fires when the user timeout ends, if that comes first (Linux
+  // tcp_clamp_rto_to_user_timeout).
+  if (tcps_have_established(tp.state)) {
+    if (auto left = tcp_user_timeout_left(stack, tp, tp.unacked_since)) {
+      d = std::min(d, *left);
+    }
+  }
+  tp.rexmt_timer.reset(d);
 }
 
 void tcp_rtt_update(Stack& stack, TcpCb& tp, Duration r) {
@@ -231,6 +297,8 @@ void tcp_canceltimers(TcpCb& tp) {
   tp.delack_timer.stop();
   tp.twait_timer.stop();
   tp.keep_timer.stop();
+  tp.cork_timer.stop();
+  tp.defer_timer.stop();
   tp.delack_pending = false;
 }
 
@@ -240,6 +308,7 @@ void tcp_start_timewait(Stack& stack, TcpCb& tp) {
   tp.persist_timer.stop();
   tp.delack_timer.stop();
   tp.keep_timer.stop();
+  tp.cork_timer.stop();
   tp.twait_timer.reset(2 * ms(stack.tcp.msl_ms));
 }
 
@@ -247,7 +316,18 @@ void tcp_setpersist(Stack& stack, TcpCb& tp) {
   // RFC 9293 §3.8.6.1 / RFC 1122 §4.2.2.17: probe with exponential
   // back-off; the interval starts at the RTO, as Linux.
   Duration base = std::max(tp.rto, ms(stack.tcp.rexmit_min_ms));
-  tp.persist_timer.reset(tcp_backoff(stack, base, tp.persist_shift));
+  Duration d = tcp_backoff(stack, base, tp.persist_shift);
+  if (tp.snd_wnd == 0) {
+    if (!tp.zwnd_since) {
+      tp.zwnd_since = stack.now();  // data begins to wait for the window
+    }
+    // TCP_USER_TIMEOUT: probe (and give up) when it ends, if that comes
+    // first (Linux tcp_clamp_probe0_to_user_timeout).
+    if (auto left = tcp_user_timeout_left(stack, tp, *tp.zwnd_since)) {
+      d = std::min(d, *left);
+    }
+  }
+  tp.persist_timer.reset(d);
 }
 
 }  // namespace iopkt

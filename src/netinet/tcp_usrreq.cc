@@ -439,6 +439,33 @@ Result<void, Errno> tcp_setsockopt(Stack& stack, Socket& so, int level, int name
       tp->nodelay = v != 0;
       tcp_output(stack, *tp);  // what Nagle held back may go now
       return {};
+    case TCP_USER_TIMEOUT:
+      // RFC 5482 §3, tcp(7): milliseconds, 0 for the system's retry limits;
+      // negative is EINVAL. The timers in flight pick it up when re-armed.
+      if (v < 0) {
+        return Err(Errno{EINVAL});
+      }
+      tp->user_timeout_ms = static_cast<uint32_t>(v);
+      return {};
+    case TCP_CORK:
+      // tcp(7): partial segments wait while set; clearing it sends them.
+      tp->cork = v != 0;
+      if (!tp->cork) {
+        tp->cork_timer.stop();
+        tp->cork_flush = true;
+        tcp_output(stack, *tp);
+        tp->cork_flush = false;
+      }
+      return {};
+    case TCP_DEFER_ACCEPT:
+      // tcp(7): seconds; Linux keeps it as a number of SYN,ACK
+      // retransmissions and reads back their rounded-up sum, we keep (and
+      // read back) the seconds. Zero or negative turns it off.
+      tp->defer_accept = std::max(v, 0);
+      return {};
+    case TCP_FASTOPEN:
+    case TCP_FASTOPEN_CONNECT:
+      return Err(Errno{ENOPROTOOPT});  // no Fast Open (RFC 7413) yet: refused, not ignored
     case TCP_MAXSEG:
       if (v < 88 || v > 65495) {
         return Err(Errno{EINVAL});
@@ -483,6 +510,12 @@ Result<std::vector<std::byte>, Errno> tcp_getsockopt(Stack& stack, Socket& so, i
       return int_bytes(tcp_keepcnt(stack, *tp));
     case TCP_NODELAY:
       return int_bytes(tp->nodelay ? 1 : 0);
+    case TCP_USER_TIMEOUT:
+      return int_bytes(static_cast<int>(tp->user_timeout_ms));
+    case TCP_CORK:
+      return int_bytes(tp->cork ? 1 : 0);
+    case TCP_DEFER_ACCEPT:
+      return int_bytes(tp->defer_accept);
     case TCP_MAXSEG:
       return int_bytes(tp->t_maxseg - (tp->ts_ok ? 12 : 0));
     case TCP_INFO:

@@ -49,8 +49,13 @@ struct TcpStat {
   uint64_t conndrops = 0;    // embryonic connections dropped
   uint64_t closed = 0;       // control blocks freed
   uint64_t timeoutdrop = 0;  // dropped after the retransmission limit (ETIMEDOUT)
-  uint64_t listendrop = 0;   // SYNs dropped: listen queue full (somaxconn/backlog)
-  uint64_t twreuse = 0;      // TIME_WAIT ended early by a new SYN (RFC 6191)
+  // Dropped with ETIMEDOUT by TCP_USER_TIMEOUT (RFC 5482): data unacknowledged,
+  // or held by a zero window, longer than the user's timeout.
+  uint64_t usertimeoutdrop = 0;
+  // Handshakes completed without data, held off accept (TCP_DEFER_ACCEPT).
+  uint64_t deferaccept = 0;
+  uint64_t listendrop = 0;  // SYNs dropped: listen queue full (somaxconn/backlog)
+  uint64_t twreuse = 0;     // TIME_WAIT ended early by a new SYN (RFC 6191)
   // SYN cookies (RFC 4987 §3.6)
   uint64_t syncookies_sent = 0;    // SYN,ACKs with a cookie: the listen queue was full
   uint64_t syncookies_recvd = 0;   // ACKs with a valid cookie (connection made, room or not)
@@ -153,7 +158,9 @@ class TcpCb {
         delack_timer(wheel),
         twait_timer(wheel),
         keep_timer(wheel),
-        rack_timer(wheel) {}
+        rack_timer(wheel),
+        cork_timer(wheel),
+        defer_timer(wheel) {}
   TcpCb(const TcpCb&) = delete;
   TcpCb& operator=(const TcpCb&) = delete;
 
@@ -262,6 +269,26 @@ class TcpCb {
   Instant persist_heard{};
   bool linger_zero = false;  // SO_LINGER {1, 0}: close aborts with RST
 
+  // TCP_USER_TIMEOUT (RFC 5482 §3, tcp(7)): milliseconds, 0 = off (the
+  // retry limits apply). Transmitted data unacknowledged for longer, or
+  // data held by a zero window for longer, aborts with ETIMEDOUT.
+  // unacked_since: when data was sent with nothing outstanding, or when
+  // SND.UNA last advanced; zwnd_since: when data began to wait for a
+  // closed window (Linux icsk_probes_tstamp: only a window that opens
+  // clears it, not an ACK that keeps it closed).
+  uint32_t user_timeout_ms = 0;
+  Instant unacked_since{};
+  std::optional<Instant> zwnd_since;
+  // TCP_CORK (tcp(7)): no partial segment while set, except when the 200 ms
+  // ceiling (cork_timer) ran out or the user uncorked (cork_flush).
+  bool cork = false;
+  bool cork_flush = false;
+  // TCP_DEFER_ACCEPT (tcp(7)): on a listener, seconds a connection whose
+  // handshake brought no data waits for some before it may be accepted;
+  // on such a child, `deferred` while it waits in the listener's syn_q.
+  int defer_accept = 0;
+  bool deferred = false;
+
   // RFC 5961 §7: challenge ACKs sent by this connection in the current second.
   Instant challenge_window{};
   uint32_t challenge_count = 0;
@@ -292,6 +319,8 @@ class TcpCb {
   // one timer for RACK's reorder timeout or TLP's probe timeout.
   TcpRack rack;
   Callout rack_timer;
+  Callout cork_timer;   // TCP_CORK's 200 ms ceiling
+  Callout defer_timer;  // TCP_DEFER_ACCEPT: the deferred child becomes acceptable
 
   size_t snd_space() const { return snd_hiwat > snd_cc ? snd_hiwat - snd_cc : 0; }
   // Bytes in flight: sent but not acknowledged (SYN and FIN count).
@@ -531,6 +560,13 @@ Duration tcp_keepintvl(const Stack& stack, const TcpCb& tp);
 int tcp_keepcnt(const Stack& stack, const TcpCb& tp);
 // For uipc_socket.cc: SO_KEEPALIVE changed on a stream socket.
 void tcp_keepalive_changed(Stack& stack, Socket& so);
+// TCP_CORK's ceiling (tcp(7)): a corked partial segment leaves after it.
+inline constexpr Duration kTcpCorkMax = std::chrono::milliseconds(200);
+
+// tcp_input.cc: a passive open may be accepted: out of its listener's
+// syn_q into the accept_q, the listener woken (also the end of a
+// TCP_DEFER_ACCEPT wait: data came, or the time ran out).
+void tcp_accept_ready(Stack& stack, TcpCb& tp);
 
 // tcp_subr.cc
 TcpSeq tcp_new_isn(Stack& stack, InAddr laddr, uint16_t lport, InAddr faddr, uint16_t fport);

@@ -17,7 +17,8 @@
 #      again over TCP, getent hosts ADDRESS and getnameinfo (PTR),
 #      res_query and res_search (python ctypes) for a TXT record;
 #   2. dig over UDP (its own sockets; libuv sends and receives with
-#      syscall(SYS_sendmmsg/SYS_recvmmsg), which syscall.cc interposes);
+#      syscall(SYS_sendmmsg/SYS_recvmmsg), which syscall.cc interposes),
+#      and dig +tcp (BIND sets TCP_USER_TIMEOUT on its TCP socket);
 #   3. curl by name to python3 http.server on Linux;
 #   4. a name that does not exist: getent exit 2, curl "Could not resolve
 #      host", python EAI_NONAME;
@@ -131,6 +132,8 @@ check_output "dig @192.0.2.1 web.example.test +short over io-pkt" '^192\.0\.2\.1
   run_st dig @192.0.2.1 web.example.test +short +time=2 +tries=2
 check_output "dig alias.example.test (the server from resolv.conf) over io-pkt" '^192\.0\.2\.1$' \
   run_st dig alias.example.test +short +time=2 +tries=2
+check_output "dig +tcp @192.0.2.1 web.example.test +short over io-pkt" '^192\.0\.2\.1$' \
+  run_st dig +tcp @192.0.2.1 web.example.test +short +time=2 +tries=2
 
 # --- 3. curl by name ------------------------------------------------------------
 mkdir -p "$it_work/www"
