@@ -17,6 +17,19 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 77
 fi
 
+# it_stack_on_veth [LABEL]: the usual pair, after `it_ns lx lx; it_ns st
+# st`: Linux in $lx with 192.0.2.1/24 on veth-lx, io-pkt (instance 1,
+# devnp-packet) in $st with 192.0.2.2/24 on en0 over veth-st. Sets pkt to
+# the instance's prefix and checks that its interface came up.
+it_stack_on_veth() {
+  it_veth "$lx" veth-lx "$st" veth-st
+  ip -n "$lx" addr add 192.0.2.1/24 dev veth-lx
+  it_iopkt "$st" "$it_work/pkt" 1 -d packet if=veth-st
+  pkt=$it_work/pkt
+  SOCK=$pkt ifconfig en0 192.0.2.2/24
+  check "${1:+$1: }io-pkt's interface is up" env "SOCK=$pkt" if_up -r 20 -s 1 en0
+}
+
 # it_need_plain_build: for tests that put the preload library into
 # Debian's programs: a sanitizer-instrumented one cannot go there (the
 # sanitizer's runtime must come first in a process), so a sanitizer build

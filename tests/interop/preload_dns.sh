@@ -62,12 +62,7 @@ options timeout:2 attempts:2
 EOF
 cp "$netns_etc/resolv.conf" "$netns_lx/resolv.conf"
 
-it_veth "$lx" veth-lx "$st" veth-st
-ip -n "$lx" addr add 192.0.2.1/24 dev veth-lx
-it_iopkt "$st" "$it_work/pkt" 1 -d packet if=veth-st
-pkt=$it_work/pkt
-SOCK=$pkt ifconfig en0 192.0.2.2/24
-check "io-pkt's interface is up" env "SOCK=$pkt" if_up -r 20 -s 1 en0
+it_stack_on_veth
 
 big=()
 for i in $(seq 100 139); do big+=("--host-record=big.example.test,192.0.2.$i"); done

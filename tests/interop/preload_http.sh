@@ -33,12 +33,7 @@ need python3 curl socat sha256sum iopkt-run
 mb=${PRELOAD_MB:-50}
 it_ns lx lx
 it_ns st st
-it_veth "$lx" veth-lx "$st" veth-st
-ip -n "$lx" addr add 192.0.2.1/24 dev veth-lx
-it_iopkt "$st" "$it_work/pkt" 1 -d packet if=veth-st
-pkt=$it_work/pkt
-SOCK=$pkt ifconfig en0 192.0.2.2/24
-check "io-pkt's interface is up" env "SOCK=$pkt" if_up -r 20 -s 1 en0
+it_stack_on_veth
 
 mkdir -p "$it_work/www"
 head -c $((mb * 1048576)) /dev/urandom >"$it_work/www/data"

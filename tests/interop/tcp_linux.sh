@@ -65,12 +65,7 @@ fi
 if tcp_section 2; then
 it_ns lx lx
 it_ns st st
-it_veth "$lx" veth-lx "$st" veth-st
-ip -n "$lx" addr add 192.0.2.1/24 dev veth-lx
-it_iopkt "$st" "$it_work/pkt" 1 -d packet if=veth-st
-SOCK=$it_work/pkt ifconfig en0 192.0.2.2/24
-pkt=$it_work/pkt
-check "packet: io-pkt's interface is up" env "SOCK=$pkt" if_up -r 20 -s 1 en0
+it_stack_on_veth packet
 check "packet: Linux pings io-pkt" ip netns exec "$lx" /usr/bin/ping -c 2 -i 0.2 -W 2 192.0.2.2
 
 # (a) curl GETs a 10 MB body from iopkt_tcp's HTTP server.
