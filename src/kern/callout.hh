@@ -72,4 +72,25 @@ class Callout {
   bool pending_ = false;
 };
 
+// One callout for many expiring entries (reassembly queues): `timer` (if
+// made yet) is armed for the earliest `expire` among `entries`' values, or
+// stopped when there are none. Re-armed only when that changed.
+template <class Map>
+void callout_arm_earliest(Callout* timer, const Map& entries) {
+  if (timer == nullptr) {
+    return;
+  }
+  if (entries.empty()) {
+    timer->stop();
+    return;
+  }
+  Instant first = entries.begin()->second.expire;
+  for (const auto& [key, e] : entries) {
+    first = e.expire < first ? e.expire : first;
+  }
+  if (!timer->pending() || timer->deadline() != first) {
+    timer->reset_at(first);
+  }
+}
+
 }  // namespace iopkt

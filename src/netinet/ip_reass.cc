@@ -57,21 +57,7 @@ void reass_free(Stack& stack, QueueIt it) noexcept {
 }
 
 void reass_arm(Stack& stack) noexcept {
-  IpReassState& rs = stack.ip.reass;
-  if (!rs.timer) {
-    return;
-  }
-  if (rs.queues.empty()) {
-    rs.timer->stop();
-    return;
-  }
-  Instant first = rs.queues.begin()->second.expire;
-  for (const auto& [key, q] : rs.queues) {
-    first = std::min(first, q.expire);
-  }
-  if (!rs.timer->pending() || rs.timer->deadline() != first) {
-    rs.timer->reset_at(first);
-  }
+  callout_arm_earliest(stack.ip.reass.timer.get(), stack.ip.reass.queues);
 }
 
 void reass_timeout(Stack& stack) noexcept {

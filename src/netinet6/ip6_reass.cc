@@ -60,21 +60,7 @@ void queue_free(Ip6State& ip6, QueueIt it) noexcept {
 }
 
 void reass_arm(Ip6State& ip6) noexcept {
-  Ip6ReassState& rs = ip6.reass;
-  if (!rs.timer) {
-    return;
-  }
-  if (rs.queues.empty()) {
-    rs.timer->stop();
-    return;
-  }
-  Instant first = rs.queues.begin()->second.expire;
-  for (const auto& [key, q] : rs.queues) {
-    first = std::min(first, q.expire);
-  }
-  if (!rs.timer->pending() || rs.timer->deadline() != first) {
-    rs.timer->reset_at(first);
-  }
+  callout_arm_earliest(ip6.reass.timer.get(), ip6.reass.queues);
 }
 
 void reass_timeout(Ip6State& ip6, CalloutWheel& wheel) noexcept {

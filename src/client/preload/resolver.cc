@@ -233,7 +233,7 @@ bool numeric_host(const char* name) {
   in_addr a4;
   in6_addr a6;
   std::string s(name);
-  size_t pct = s.find('%');  // a scope: fe80::1%eth0
+  size_t pct = s.find('%');  // a scope: fe80::1%en0
   if (pct != std::string::npos) {
     s.resize(pct);
   }
